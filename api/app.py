@@ -1,0 +1,86 @@
+"""`create_app(config)`: the Falcon ASGI app with every route wired to its collaborators."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import falcon.asgi
+
+from api import errors
+from api.auth import Authenticator, AuthMiddleware
+from api.bootstrap import Services, bootstrap
+from api.commands import Commands
+from api.config import Config
+from api.context import RequestContext
+from api.resources import admin, agents, catalogue
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str
+    resource: type
+    suffix: str | None = None
+    document: str = "memgpt"  # the OpenAPI document that describes it: "memgpt" or "assistants"
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/admin/users", admin.Users),
+    Route("/admin/users/{user_id:uuid}", admin.Users, "one"),
+    Route("/admin/users/keys", admin.Keys),
+    Route("/api/auth", catalogue.Auth),
+    Route("/api/agents", agents.Agents),
+    Route("/api/agents/config", agents.AgentConfig),
+    Route("/api/agents/rename", agents.AgentRename),
+    Route("/api/agents/memory", agents.AgentMemory),
+    Route("/api/agents/{agent_id:uuid}", agents.Agent),
+    Route("/api/agents/{agent_id:uuid}/config", agents.AgentConfig, "path"),
+    Route("/api/agents/{agent_id:uuid}/rename", agents.AgentRename, "path"),
+    Route("/api/agents/{agent_id:uuid}/memory", agents.AgentMemory, "path"),
+    Route("/api/humans", catalogue.Humans),
+    Route("/api/personas", catalogue.Personas),
+    Route("/api/presets", catalogue.Presets),
+)
+
+
+class Lifecycle:
+    """Opens the event-loop side of the services at start-up and closes everything at exit."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    async def process_startup(self, scope: dict, event: dict) -> None:
+        await self._services.open()
+
+    async def process_shutdown(self, scope: dict, event: dict) -> None:
+        await self._services.close()
+
+
+def _resources(services: Services, authenticator: Authenticator) -> dict[type, Any]:
+    cfg, app, views = services.config, services.app, services.views
+    run = Commands(services.watch, cfg.projection_wait_seconds)
+    return {
+        admin.Users: admin.Users(app, run, views, cfg.default_user_id),
+        admin.Keys: admin.Keys(app, run, views),
+        catalogue.Auth: catalogue.Auth(authenticator, cfg.default_user_id),
+        agents.Agents: agents.Agents(app, run, views, cfg.default_llm_config, cfg.default_embedding_config),
+        agents.Agent: agents.Agent(app, run, views),
+        agents.AgentConfig: agents.AgentConfig(views),
+        agents.AgentRename: agents.AgentRename(app, run, views),
+        agents.AgentMemory: agents.AgentMemory(app, run, views),
+        catalogue.Humans: catalogue.Humans(),
+        catalogue.Personas: catalogue.Personas(),
+        catalogue.Presets: catalogue.Presets(),
+    }
+
+
+def create_app(config: Config, services: Services | None = None) -> falcon.asgi.App:
+    services = services or bootstrap(config)
+    authenticator = Authenticator(services.views, config.server_password, config.default_user_id)
+    app = falcon.asgi.App(
+        middleware=[RequestContext(config.max_body_bytes), AuthMiddleware(authenticator), Lifecycle(services)]
+    )
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.install(app)
+    resources = _resources(services, authenticator)
+    for route in ROUTES:
+        app.add_route(route.path, resources[route.resource], **({"suffix": route.suffix} if route.suffix else {}))
+    return app

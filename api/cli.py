@@ -1,0 +1,114 @@
+"""The `memgpt` command: `server`, `migrate` and `rebuild`."""
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+from api import logs
+from api.config import Config
+
+
+def _write_openapi() -> None:
+    from api.app import ROUTES
+    from api.openapi import document
+
+    for name in ("memgpt", "assistants"):
+        print(f"Writing out openapi_{name}.json file", flush=True)
+        Path(f"openapi_{name}.json").write_bytes(orjson.dumps(document(name, ROUTES), option=orjson.OPT_INDENT_2))
+
+
+def server(args: argparse.Namespace, config: Config) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from api.bootstrap import bootstrap
+
+    if config.password_from_env:
+        print("Using existing admin server password from environment.", flush=True)
+    else:
+        print(f"Generated admin server password for this session: {config.server_password}", flush=True)
+    _write_openapi()
+    services = bootstrap(config)
+    ssl: dict[str, str] = {}
+    if args.use_ssl:
+        from api.tls import self_signed
+
+        cert, key = self_signed(config.home / "ssl", args.host)
+        ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    try:
+        uvicorn.run(
+            create_app(config, services),
+            host=args.host,
+            port=args.port,
+            log_level="debug" if args.debug else "info",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            access_log=False,  # RequestContext logs each request as structured JSON
+            **ssl,
+        )
+    finally:
+        services.database.stop()  # also when uvicorn could not bind; a no-op after a clean exit
+    return 0
+
+
+def migrate(args: argparse.Namespace, config: Config) -> int:
+    import migrations
+    from api.database import Database
+
+    database = Database(config.pg_uri, config.home)
+    try:
+        applied = migrations.apply(database.start())
+    finally:
+        database.stop()
+    print("Applied: " + ", ".join(applied) if applied else "Schema is up to date.")
+    return 0
+
+
+def rebuild(args: argparse.Namespace, config: Config) -> int:
+    import migrations
+    from api.database import Database, eventsourcing_env
+    from projections.runner import ProjectionsBusy
+    from projections.runner import rebuild as rebuild_views
+
+    database = Database(config.pg_uri, config.home)
+    try:
+        dsn = database.start()
+        migrations.apply(dsn)
+        reached = rebuild_views(dsn, eventsourcing_env(dsn))
+    except ProjectionsBusy as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    finally:
+        database.stop()
+    for view, position in reached.items():
+        print(f"Rebuilt {view} up to log position {position}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="memgpt", description="An event-sourced MemGPT server.")
+    commands = top.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("server", help="Serve the REST and SSE API.")
+    serve.add_argument("--host", default="localhost")
+    serve.add_argument("--port", type=int, default=8283)
+    serve.add_argument("--use-ssl", action="store_true", help="Serve HTTPS with a self-signed certificate.")
+    serve.add_argument("--debug", action="store_true")
+    serve.set_defaults(run=server)
+    commands.add_parser("migrate", help="Apply pending schema migrations.").set_defaults(run=migrate)
+    commands.add_parser(
+        "rebuild", help="Empty every projection and replay the event log into it (server stopped)."
+    ).set_defaults(run=rebuild)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    config = Config.from_env()
+    logs.configure("debug" if getattr(args, "debug", False) else config.log_level)
+    return args.run(args, config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

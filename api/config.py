@@ -1,0 +1,87 @@
+"""All configuration, read from the environment in one place."""
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+DEFAULT_USER_ID = UUID("00000000-0000-0000-0000-000000000000")
+
+# New agents use these unless MEMGPT_* variables say otherwise: the embedded model and embedder,
+# so a fresh install works offline with no prior configuration.
+EMBEDDED_LLM: dict[str, Any] = {
+    "model": "qwen2.5-coder-1.5b-instruct-q4_k_m",
+    "model_endpoint_type": "local",
+    "model_endpoint": None,
+    "model_wrapper": None,
+    "context_window": 8192,
+}
+EMBEDDED_EMBEDDING: dict[str, Any] = {
+    "embedding_endpoint_type": "local",
+    "embedding_endpoint": None,
+    "embedding_model": "all-MiniLM-L6-v2",
+    "embedding_dim": 384,
+    "embedding_chunk_size": 300,
+}
+
+
+def _overrides(env: Mapping[str, str], names: Mapping[str, str], ints: set[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for variable, key in names.items():
+        if env.get(variable):
+            found[key] = int(env[variable]) if key in ints else env[variable]
+    return found
+
+
+@dataclass(frozen=True)
+class Config:
+    home: Path
+    pg_uri: str | None
+    server_password: str = field(repr=False)
+    password_from_env: bool
+    default_llm_config: dict[str, Any]
+    default_embedding_config: dict[str, Any]
+    openai_api_key: str | None = field(default=None, repr=False)
+    default_user_id: UUID = DEFAULT_USER_ID
+    max_body_bytes: int = 1_048_576
+    projection_wait_seconds: float = 10.0
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
+        env = os.environ if env is None else env
+        password = env.get("MEMGPT_SERVER_PASS")
+        llm = EMBEDDED_LLM | _overrides(
+            env,
+            {
+                "MEMGPT_MODEL_ENDPOINT_TYPE": "model_endpoint_type",
+                "MEMGPT_MODEL_ENDPOINT": "model_endpoint",
+                "MEMGPT_MODEL": "model",
+                "MEMGPT_CONTEXT_WINDOW": "context_window",
+            },
+            {"context_window"},
+        )
+        embedding = EMBEDDED_EMBEDDING | _overrides(
+            env,
+            {
+                "MEMGPT_EMBEDDING_ENDPOINT_TYPE": "embedding_endpoint_type",
+                "MEMGPT_EMBEDDING_ENDPOINT": "embedding_endpoint",
+                "MEMGPT_EMBEDDING_MODEL": "embedding_model",
+                "MEMGPT_EMBEDDING_DIM": "embedding_dim",
+            },
+            {"embedding_dim"},
+        )
+        return cls(
+            home=Path(env.get("MEMGPT_HOME") or Path.home() / ".memgpt").expanduser(),
+            pg_uri=env.get("MEMGPT_PG_URI") or None,
+            server_password=password or secrets.token_urlsafe(16),
+            password_from_env=bool(password),
+            default_llm_config=llm,
+            default_embedding_config=embedding,
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            max_body_bytes=int(env.get("MEMGPT_MAX_BODY_BYTES", 1_048_576)),
+            log_level=env.get("MEMGPT_LOG_LEVEL", "info"),
+        )

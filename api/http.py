@@ -1,0 +1,99 @@
+"""How responders meet HTTP: typed bodies and queries in, typed responses out.
+
+`@operation` wraps a responder: it parses and validates the query string and JSON body into the
+declared models (orjson to parse, msgspec to validate), calls the responder with them, and
+serialises what it returns. The OpenAPI builder reads the same declaration.
+"""
+
+import functools
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import falcon
+import msgspec
+import orjson
+from falcon.asgi import Request, Response
+
+JSON = "application/json"
+_TYPE_ERROR = re.compile(r"^(Expected `[^`]+`, got `[^`]+`|Object missing required field|Expected `object`)")
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    response: type[msgspec.Struct] | None
+    body: type[msgspec.Struct] | None = None
+    query: type[msgspec.Struct] | None = None
+    errors: tuple[int, ...] = ()
+    status: int = 200
+
+
+def _invalid(error: msgspec.ValidationError) -> falcon.HTTPError:
+    """Wrong shapes and types are 400; well-typed values that break a constraint are 422."""
+    message = str(error)
+    if _TYPE_ERROR.match(message):
+        return falcon.HTTPBadRequest(description=message)
+    return falcon.HTTPUnprocessableEntity(description=message)
+
+
+def parse_query(req: Request, model: type[msgspec.Struct]) -> Any:
+    try:
+        return msgspec.convert(dict(req.params), model, strict=False)
+    except msgspec.ValidationError as e:
+        raise _invalid(e) from None
+
+
+async def parse_body(req: Request, model: type[msgspec.Struct], limit: int) -> Any:
+    if req.content_length is not None and req.content_length > limit:
+        raise falcon.HTTPContentTooLarge(description=f"Request bodies are limited to {limit} bytes.")
+    raw = await req.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise falcon.HTTPContentTooLarge(description=f"Request bodies are limited to {limit} bytes.")
+    try:
+        data = orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError as e:
+        raise falcon.HTTPBadRequest(description=f"Malformed JSON: {e}") from None
+    if data is None:
+        raise falcon.HTTPBadRequest(description="A JSON object body is required.")
+    try:
+        return msgspec.convert(data, model)
+    except msgspec.ValidationError as e:
+        raise _invalid(e) from None
+
+
+def send(resp: Response, payload: Any, status: int = 200) -> None:
+    resp.status = status
+    resp.content_type = JSON
+    resp.data = orjson.dumps(msgspec.to_builtins(payload))
+
+
+Responder = Callable[..., Awaitable[Any]]
+
+
+def operation(
+    summary: str,
+    *,
+    response: type[msgspec.Struct] | None,
+    body: type[msgspec.Struct] | None = None,
+    query: type[msgspec.Struct] | None = None,
+    errors: tuple[int, ...] = (),
+) -> Callable[[Responder], Responder]:
+    spec = Operation(summary, response, body, query, errors)
+
+    def decorate(responder: Responder) -> Responder:
+        @functools.wraps(responder)
+        async def wrapper(resource: Any, req: Request, resp: Response, **params: Any) -> None:
+            if spec.query is not None:
+                params["query"] = parse_query(req, spec.query)
+            if spec.body is not None:
+                params["body"] = await parse_body(req, spec.body, req.context.max_body_bytes)
+            result = await responder(resource, req, resp, **params)
+            if spec.response is not None:
+                send(resp, result, spec.status)
+
+        wrapper.operation = spec  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate

@@ -1,0 +1,71 @@
+"""/admin: users and their API keys (admin password only)."""
+
+from uuid import UUID
+
+import falcon
+from falcon.asgi import Request, Response
+
+from api import schemas as s
+from api.commands import Commands
+from api.http import operation
+from domain import keys
+from domain.app import MemGPT
+from projections.views import Views
+
+
+class Users:
+    auth = "admin"
+
+    def __init__(self, app: MemGPT, commands: Commands, views: Views, default_user_id: UUID) -> None:
+        self._app = app
+        self._run = commands
+        self._views = views
+        self._default_user = default_user_id
+
+    @operation("List users", response=s.GetAllUsersResponse)
+    async def on_get(self, req: Request, resp: Response) -> s.GetAllUsersResponse:
+        return s.GetAllUsersResponse([s.UserSummary(u) for u in await self._views.user_ids()])
+
+    @operation("Create a user with a first API key", body=s.CreateUserRequest, response=s.CreateUserResponse, errors=(409,))
+    async def on_post(self, req: Request, resp: Response, body: s.CreateUserRequest) -> s.CreateUserResponse:
+        user_id, key = await self._run(self._app.create_user, body.user_id, body.api_key_name)
+        return s.CreateUserResponse(user_id, key)
+
+    @operation("Delete a user; their keys stop working at once", query=s.UserQuery, response=s.DeleteUserResponse, errors=(404, 409))
+    async def on_delete(self, req: Request, resp: Response, query: s.UserQuery) -> s.DeleteUserResponse:
+        return await self._delete(query.user_id)
+
+    @operation("Delete a user; their keys stop working at once", response=s.DeleteUserResponse, errors=(404, 409))
+    async def on_delete_one(self, req: Request, resp: Response, user_id: UUID) -> s.DeleteUserResponse:
+        return await self._delete(user_id)
+
+    async def _delete(self, user_id: UUID) -> s.DeleteUserResponse:
+        await self._run(self._app.delete_user, user_id, self._default_user)
+        return s.DeleteUserResponse("User successfully deleted.", user_id)
+
+
+class Keys:
+    auth = "admin"
+
+    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
+        self._app = app
+        self._run = commands
+        self._views = views
+
+    @operation("Issue an API key to a user (shown this once)", body=s.CreateAPIKeyRequest, response=s.CreateAPIKeyResponse, errors=(404,))
+    async def on_post(self, req: Request, resp: Response, body: s.CreateAPIKeyRequest) -> s.CreateAPIKeyResponse:
+        return s.CreateAPIKeyResponse(await self._run(self._app.issue_key, body.user_id, body.name))
+
+    @operation("List a user's API keys, masked", query=s.UserQuery, response=s.GetAPIKeysResponse, errors=(404,))
+    async def on_get(self, req: Request, resp: Response, query: s.UserQuery) -> s.GetAPIKeysResponse:
+        if not await self._views.user_exists(query.user_id):
+            raise falcon.HTTPNotFound(description=f"User {query.user_id} not found")
+        return s.GetAPIKeysResponse(await self._views.masked_keys(query.user_id))
+
+    @operation("Revoke an API key", query=s.APIKeyQuery, response=s.DeleteAPIKeyResponse, errors=(404,))
+    async def on_delete(self, req: Request, resp: Response, query: s.APIKeyQuery) -> s.DeleteAPIKeyResponse:
+        record = await self._views.key(keys.digest(query.api_key))
+        if record is None:
+            raise falcon.HTTPNotFound(description="API key not found")
+        await self._run(self._app.revoke_key, record.user_id, record.key_id)
+        return s.DeleteAPIKeyResponse("API key successfully deleted.", keys.mask(query.api_key))

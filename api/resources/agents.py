@@ -1,0 +1,197 @@
+"""/api/agents: create, list, read, rename and delete agents, and edit their core memory.
+
+Each route is served in both forms clients use: the 0.3.4 form with `agent_id` in the query or
+body, and the later form with the id in the path.
+"""
+
+from typing import Any
+from uuid import UUID
+
+import falcon
+import msgspec
+from falcon.asgi import Request, Response
+
+from api import schemas as s
+from api.commands import Commands
+from api.http import operation
+from domain import catalogue
+from domain.app import MemGPT
+from domain.functions import schemas_for
+from projections.views import Views
+
+
+def _merged(defaults: dict[str, Any], given: msgspec.Struct | None) -> dict[str, Any]:
+    """Fields the client sent as null or left out fall back to the server's defaults."""
+    chosen = {k: v for k, v in msgspec.structs.asdict(given).items() if v is not None} if given else {}
+    return defaults | chosen
+
+
+def agent_state(row: dict[str, Any]) -> s.AgentStateModel:
+    core = row["core_memory"]
+    return s.AgentStateModel(
+        id=row["id"],
+        name=row["name"],
+        user_id=row["user_id"],
+        preset=row["preset"],
+        persona=row["persona_name"],
+        human=row["human_name"],
+        llm_config=msgspec.convert(row["llm_config"], s.LLMConfigModel),
+        embedding_config=msgspec.convert(row["embedding_config"], s.EmbeddingConfigModel),
+        state={
+            "persona": core["persona"],
+            "human": core["human"],
+            "system": row["system"],
+            "functions": schemas_for(row["functions"]),
+            "messages": row["message_ids"],
+        },
+        created_at=int(row["created_at"].timestamp()),
+    )
+
+
+def _summary(row: dict[str, Any]) -> s.AgentSummary:
+    return s.AgentSummary(
+        id=row["id"],
+        name=row["name"],
+        human=row["human_name"],
+        persona=row["persona_name"],
+        preset=row["preset"],
+        user_id=row["user_id"],
+        llm_config=msgspec.convert(row["llm_config"], s.LLMConfigModel),
+        embedding_config=msgspec.convert(row["embedding_config"], s.EmbeddingConfigModel),
+        created_at=row["created_at"].isoformat(),
+    )
+
+
+class AgentReader:
+    """Reads one agent of the caller from the agents view; 404 for missing and foreign ids."""
+
+    def __init__(self, views: Views) -> None:
+        self._views = views
+
+    async def row(self, req: Request, agent_id: UUID) -> dict[str, Any]:
+        row = await self._views.agent(req.context.principal.user_id, agent_id)
+        if row is None:
+            raise falcon.HTTPNotFound(description=f"Agent agent_id={agent_id} not found")
+        return row
+
+
+class Agents:
+    def __init__(self, app: MemGPT, commands: Commands, views: Views, llm: dict[str, Any], embedding: dict[str, Any]) -> None:
+        self._app = app
+        self._run = commands
+        self._views = views
+        self._reader = AgentReader(views)
+        self._llm = llm
+        self._embedding = embedding
+
+    @operation("List the caller's agents", response=s.ListAgentsResponse)
+    async def on_get(self, req: Request, resp: Response) -> s.ListAgentsResponse:
+        rows = await self._views.agents(req.context.principal.user_id)
+        return s.ListAgentsResponse(len(rows), [_summary(r) for r in rows])
+
+    @operation("Create an agent", body=s.CreateAgentRequest, response=s.AgentStateResponse, errors=(409, 422))
+    async def on_post(self, req: Request, resp: Response, body: s.CreateAgentRequest) -> s.AgentStateResponse:
+        config = body.config
+        agent = await self._run(
+            self._app.create_agent,
+            req.context.principal.user_id,
+            config.name,
+            config.preset or catalogue.DEFAULT_PRESET,
+            config.persona or catalogue.DEFAULT_PERSONA,
+            config.human or catalogue.DEFAULT_HUMAN,
+            _merged(self._llm, config.llm_config),
+            _merged(self._embedding, config.embedding_config),
+        )
+        return s.AgentStateResponse(agent_state(await self._reader.row(req, agent.id)))
+
+    @operation("Delete an agent", query=s.AgentQuery, response=s.DeleteAgentResponse, errors=(404,))
+    async def on_delete(self, req: Request, resp: Response, query: s.AgentQuery) -> s.DeleteAgentResponse:
+        return await _delete(self._app, self._run, req, query.agent_id)
+
+
+async def _delete(app: MemGPT, run: Commands, req: Request, agent_id: UUID) -> s.DeleteAgentResponse:
+    await run(app.delete_agent, req.context.principal.user_id, agent_id)
+    return s.DeleteAgentResponse(f"Agent agent_id={agent_id} successfully deleted")
+
+
+class Agent:
+    """/api/agents/{agent_id}: one agent's state, or its deletion."""
+
+    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
+        self._app = app
+        self._run = commands
+        self._reader = AgentReader(views)
+
+    @operation("Get an agent's state", response=s.AgentStateResponse, errors=(404,))
+    async def on_get(self, req: Request, resp: Response, agent_id: UUID) -> s.AgentStateResponse:
+        return s.AgentStateResponse(agent_state(await self._reader.row(req, agent_id)))
+
+    @operation("Delete an agent", response=s.DeleteAgentResponse, errors=(404,))
+    async def on_delete(self, req: Request, resp: Response, agent_id: UUID) -> s.DeleteAgentResponse:
+        return await _delete(self._app, self._run, req, agent_id)
+
+
+class AgentConfig:
+    """/api/agents/config?agent_id= (0.3.4)."""
+
+    def __init__(self, views: Views) -> None:
+        self._reader = AgentReader(views)
+
+    @operation("Get an agent's state", query=s.AgentQuery, response=s.AgentStateResponse, errors=(404,))
+    async def on_get(self, req: Request, resp: Response, query: s.AgentQuery) -> s.AgentStateResponse:
+        return s.AgentStateResponse(agent_state(await self._reader.row(req, query.agent_id)))
+
+    @operation("Get an agent's state", response=s.AgentStateResponse, errors=(404,))
+    async def on_get_path(self, req: Request, resp: Response, agent_id: UUID) -> s.AgentStateResponse:
+        return s.AgentStateResponse(agent_state(await self._reader.row(req, agent_id)))
+
+
+class AgentRename:
+    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
+        self._app = app
+        self._run = commands
+        self._reader = AgentReader(views)
+
+    async def _rename(self, req: Request, agent_id: UUID, name: str) -> s.AgentStateResponse:
+        await self._run(self._app.rename_agent, req.context.principal.user_id, agent_id, name)
+        return s.AgentStateResponse(agent_state(await self._reader.row(req, agent_id)))
+
+    @operation("Rename an agent", body=s.AgentRenameRequest, response=s.AgentStateResponse, errors=(404, 409, 422))
+    async def on_patch(self, req: Request, resp: Response, body: s.AgentRenameRequest) -> s.AgentStateResponse:
+        return await self._rename(req, body.agent_id, body.agent_name)
+
+    @operation("Rename an agent", body=s.AgentRenameBody, response=s.AgentStateResponse, errors=(404, 409, 422))
+    async def on_patch_path(self, req: Request, resp: Response, agent_id: UUID, body: s.AgentRenameBody) -> s.AgentStateResponse:
+        return await self._rename(req, agent_id, body.agent_name)
+
+
+class AgentMemory:
+    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
+        self._app = app
+        self._run = commands
+        self._reader = AgentReader(views)
+
+    async def _read(self, req: Request, agent_id: UUID) -> s.GetAgentMemoryResponse:
+        row = await self._reader.row(req, agent_id)
+        core = row["core_memory"]
+        return s.GetAgentMemoryResponse(s.CoreMemory(core["persona"], core["human"]), len(row["message_ids"]), 0)
+
+    async def _edit(self, req: Request, agent_id: UUID, persona: str | None, human: str | None) -> s.UpdateAgentMemoryResponse:
+        old, new = await self._run(self._app.edit_core_memory, req.context.principal.user_id, agent_id, persona, human)
+        return s.UpdateAgentMemoryResponse(s.CoreMemory(**old), s.CoreMemory(**new))
+
+    @operation("Get an agent's memory", query=s.AgentQuery, response=s.GetAgentMemoryResponse, errors=(404,))
+    async def on_get(self, req: Request, resp: Response, query: s.AgentQuery) -> s.GetAgentMemoryResponse:
+        return await self._read(req, query.agent_id)
+
+    @operation("Get an agent's memory", response=s.GetAgentMemoryResponse, errors=(404,))
+    async def on_get_path(self, req: Request, resp: Response, agent_id: UUID) -> s.GetAgentMemoryResponse:
+        return await self._read(req, agent_id)
+
+    @operation("Overwrite sections of an agent's core memory", body=s.UpdateAgentMemoryRequest, response=s.UpdateAgentMemoryResponse, errors=(404, 422))
+    async def on_post(self, req: Request, resp: Response, body: s.UpdateAgentMemoryRequest) -> s.UpdateAgentMemoryResponse:
+        return await self._edit(req, body.agent_id, body.persona, body.human)
+
+    @operation("Overwrite sections of an agent's core memory", body=s.UpdateAgentMemoryBody, response=s.UpdateAgentMemoryResponse, errors=(404, 422))
+    async def on_post_path(self, req: Request, resp: Response, agent_id: UUID, body: s.UpdateAgentMemoryBody) -> s.UpdateAgentMemoryResponse:
+        return await self._edit(req, agent_id, body.persona, body.human)

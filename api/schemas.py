@@ -1,0 +1,217 @@
+"""Request and response bodies. The same models validate requests, shape responses and make up
+the OpenAPI documents, so the documents cannot drift from what is served."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta, Struct
+
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Text = Annotated[str, Meta(max_length=100_000)]
+
+
+class Error(Struct):
+    detail: str
+
+
+# admin
+
+class UserSummary(Struct):
+    user_id: UUID
+
+
+class GetAllUsersResponse(Struct):
+    user_list: list[UserSummary]
+
+
+class CreateUserRequest(Struct, kw_only=True):
+    user_id: UUID | None = None
+    api_key_name: Name | None = None
+
+
+class CreateUserResponse(Struct):
+    user_id: UUID
+    api_key: str
+
+
+class UserQuery(Struct):
+    user_id: UUID
+
+
+class DeleteUserResponse(Struct):
+    message: str
+    user_id_deleted: UUID
+
+
+class CreateAPIKeyRequest(Struct, kw_only=True):
+    user_id: UUID
+    name: Name | None = None
+
+
+class CreateAPIKeyResponse(Struct):
+    api_key: str
+
+
+class GetAPIKeysResponse(Struct):
+    api_key_list: Annotated[list[str], Meta(description="The user's keys, masked: they are shown whole only once.")]
+
+
+class APIKeyQuery(Struct):
+    api_key: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class DeleteAPIKeyResponse(Struct):
+    message: str
+    api_key_deleted: Annotated[str, Meta(description="The deleted key, masked.")]
+
+
+# agents
+
+class LLMConfigModel(Struct, kw_only=True):
+    model: str | None = None
+    model_endpoint_type: str | None = None
+    model_endpoint: str | None = None
+    model_wrapper: str | None = None
+    context_window: Annotated[int, Meta(ge=1)] | None = None
+
+
+class EmbeddingConfigModel(Struct, kw_only=True):
+    embedding_endpoint_type: str | None = None
+    embedding_endpoint: str | None = None
+    embedding_model: str | None = None
+    embedding_dim: Annotated[int, Meta(ge=1, le=16_000)] | None = None
+    embedding_chunk_size: Annotated[int, Meta(ge=1)] | None = None
+
+
+class AgentConfigInput(Struct, kw_only=True):
+    """Every field may be left out or null (the original client sends null): defaults apply."""
+
+    name: str | None = None
+    preset: Name | None = None
+    human: Name | None = None
+    persona: Name | None = None
+    llm_config: LLMConfigModel | None = None
+    embedding_config: EmbeddingConfigModel | None = None
+
+
+class CreateAgentRequest(Struct):
+    config: AgentConfigInput
+
+
+class CoreMemory(Struct):
+    persona: str
+    human: str
+
+
+class AgentStateModel(Struct):
+    id: UUID
+    name: str
+    user_id: UUID
+    preset: str
+    persona: Annotated[str, Meta(description="Name of the persona chosen at creation.")]
+    human: Annotated[str, Meta(description="Name of the human chosen at creation.")]
+    llm_config: LLMConfigModel
+    embedding_config: EmbeddingConfigModel
+    state: Annotated[
+        dict[str, Any],
+        Meta(description="persona and human (current core memory), system, functions, messages (in-context ids)."),
+    ]
+    created_at: Annotated[int, Meta(description="Unix seconds.")]
+
+
+class AgentStateResponse(Struct):
+    agent_state: AgentStateModel
+
+
+class AgentSummary(Struct):
+    id: UUID
+    name: str
+    human: str
+    persona: str
+    preset: str
+    user_id: UUID
+    llm_config: LLMConfigModel
+    embedding_config: EmbeddingConfigModel
+    created_at: Annotated[str, Meta(description="ISO 8601, UTC.")]
+
+
+class ListAgentsResponse(Struct):
+    num_agents: int
+    agents: list[AgentSummary]
+
+
+class AgentQuery(Struct):
+    agent_id: UUID
+
+
+class AgentRenameRequest(Struct):
+    agent_id: UUID
+    agent_name: str
+
+
+class AgentRenameBody(Struct):
+    agent_name: str
+
+
+class DeleteAgentResponse(Struct):
+    message: str
+
+
+class GetAgentMemoryResponse(Struct):
+    core_memory: CoreMemory
+    recall_memory: int
+    archival_memory: int
+
+
+class UpdateAgentMemoryRequest(Struct, kw_only=True):
+    agent_id: UUID
+    persona: Text | None = None
+    human: Text | None = None
+
+
+class UpdateAgentMemoryBody(Struct, kw_only=True):
+    persona: Text | None = None
+    human: Text | None = None
+
+
+class UpdateAgentMemoryResponse(Struct):
+    old_core_memory: CoreMemory
+    new_core_memory: CoreMemory
+
+
+# catalogue
+
+class CatalogueEntry(Struct):
+    name: str
+    text: str
+
+
+class ListHumansResponse(Struct):
+    humans: list[CatalogueEntry]
+
+
+class ListPersonasResponse(Struct):
+    personas: list[CatalogueEntry]
+
+
+class PresetModel(Struct):
+    name: str
+    system_prompt: str
+    functions: list[dict[str, Any]]
+
+
+class ListPresetsResponse(Struct):
+    presets: list[PresetModel]
+
+
+class AuthRequest(Struct):
+    password: Annotated[str, Meta(max_length=1000)]
+
+
+class AuthResponse(Struct):
+    uuid: UUID
+
+
+def to_builtins(obj: Any) -> Any:
+    return msgspec.to_builtins(obj)

@@ -1,0 +1,61 @@
+"""Named domain exceptions; the HTTP layer maps each family to one status code."""
+
+
+class DomainError(Exception):
+    """Base class: a command was refused by a domain rule."""
+
+
+class NotFound(DomainError):
+    """The thing does not exist, or belongs to someone else (indistinguishable on purpose)."""
+
+
+class UserNotFound(NotFound):
+    pass
+
+
+class AgentNotFound(NotFound):
+    pass
+
+
+class KeyNotFound(NotFound):
+    pass
+
+
+class Conflict(DomainError):
+    """The command contradicts the current state (duplicate ids or names, protected records)."""
+
+
+class UserAlreadyExists(Conflict):
+    pass
+
+
+class AgentNameTaken(Conflict):
+    pass
+
+
+class DefaultUserProtected(Conflict):
+    pass
+
+
+class InvalidValue(DomainError):
+    """A value is well-typed but breaks a rule (length, pattern, unknown catalogue name)."""
+
+
+class InvalidAgentName(InvalidValue):
+    pass
+
+
+class UnknownCatalogueEntry(InvalidValue):
+    pass
+
+
+class CoreMemoryLimitExceeded(InvalidValue):
+    pass
+
+
+class CoreMemorySectionUnknown(InvalidValue):
+    pass
+
+
+class CoreMemoryNoMatch(InvalidValue):
+    pass

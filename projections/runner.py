@@ -1,0 +1,135 @@
+"""Runs the views: one ProjectionRunner per view, in whichever process holds that view's lock.
+
+Every server and worker process starts a `ProjectionHost`; a PostgreSQL advisory lock per view
+makes sure exactly one runner per view exists across them (a second runner would die on the
+tracking-row conflict). When the holder exits, its locks go with its connection and another
+process takes over on its next try.
+"""
+
+import threading
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+import structlog
+from eventsourcing.projection import ProjectionRunner
+
+from domain.app import MemGPT
+from projections.agents import AgentsRecorder, AgentsView
+from projections.base import View, ViewRecorder
+from projections.keys import KeysRecorder, KeysView
+from projections.users import UsersRecorder, UsersView
+
+log = structlog.get_logger(__name__)
+
+VIEWS: tuple[tuple[type[View], type[ViewRecorder]], ...] = (
+    (UsersView, UsersRecorder),
+    (KeysView, KeysRecorder),
+    (AgentsView, AgentsRecorder),
+)
+VIEW_NAMES = tuple(view.name for view, _ in VIEWS)
+
+# Runners only read the log and write their view: a small pool each is plenty.
+_RUNNER_POOL = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "3"}
+
+
+def _lock_key(view: type[View]) -> int:
+    return zlib.crc32(f"memgpt.projection.{view.name}".encode())
+
+
+def _start_runner(view: type[View], recorder: type[ViewRecorder], env: Mapping[str, str]) -> ProjectionRunner[Any, Any]:
+    runner: ProjectionRunner[Any, Any] = ProjectionRunner(
+        application_class=MemGPT, projection_class=view, view_class=recorder, env={**env, **_RUNNER_POOL}
+    )
+    runner.__enter__()
+    return runner
+
+
+def _stop_runner(view: type[View], runner: ProjectionRunner[Any, Any]) -> None:
+    try:
+        runner.__exit__(None, None, None)
+    except Exception:  # the runner's own failure, re-raised on exit: report it, carry on
+        log.exception("projection.failed", view=view.name)
+
+
+class ProjectionHost:
+    """Keeps this process's share of the view runners alive until `stop()`."""
+
+    def __init__(self, dsn: str, env: Mapping[str, str], retry_seconds: float = 2.0) -> None:
+        self._dsn = dsn
+        self._env = dict(env)
+        self._retry = retry_seconds
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="projection-host", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._hold_and_run()
+            except psycopg.OperationalError:
+                log.warning("projection.host_disconnected", retry_in=self._retry)
+            self._stopping.wait(self._retry)
+
+    def _hold_and_run(self) -> None:
+        running: dict[type[View], ProjectionRunner[Any, Any]] = {}
+        held: set[type[View]] = set()  # session-level advisory locks stack: take each once
+        with psycopg.connect(self._dsn, autocommit=True) as locks:
+            try:
+                while not self._stopping.is_set():
+                    for view, recorder in VIEWS:
+                        runner = running.get(view)
+                        if runner is not None and runner.is_interrupted.is_set():
+                            _stop_runner(view, running.pop(view))  # restarted below, from its tracking
+                            runner = None
+                        if view not in held and _try_lock(locks, view):
+                            held.add(view)
+                        if runner is None and view in held:
+                            running[view] = _start_runner(view, recorder, self._env)
+                            log.info("projection.started", view=view.name)
+                    locks.execute("SELECT 1")  # notices a lost connection, and with it the locks
+                    self._stopping.wait(self._retry)
+            finally:
+                for view, runner in running.items():
+                    _stop_runner(view, runner)
+
+
+def _try_lock(conn: psycopg.Connection[Any], view: type[View]) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(view),)).fetchone()
+    return bool(row and row[0])
+
+
+class ProjectionsBusy(RuntimeError):
+    """A running server or worker holds the views; a rebuild would race with it."""
+
+
+def rebuild(dsn: str, env: Mapping[str, str], timeout: float = 600.0) -> dict[str, int]:
+    """Empty every view and replay the whole log into it; returns the position each reached."""
+    reached: dict[str, int] = {}
+    with psycopg.connect(dsn, autocommit=True) as locks:
+        for view, _ in VIEWS:
+            if not _try_lock(locks, view):
+                raise ProjectionsBusy("A server or worker is running the projections: stop it before rebuilding.")
+        with locks.transaction():
+            for view, _ in VIEWS:
+                for table in view.tables:
+                    locks.execute(f"TRUNCATE {table}")  # noqa: S608 - names are ours, not input
+                locks.execute(f"DELETE FROM {view.name}_tracking WHERE application_name <> '__migration__'")
+        row = locks.execute("SELECT max(notification_id) FROM memgpt_events").fetchone()
+        head = row[0] if row and row[0] is not None else 0
+        for view, recorder in VIEWS:
+            runner = _start_runner(view, recorder, env)
+            try:
+                if head:
+                    runner.wait(head, timeout=timeout)
+            finally:
+                _stop_runner(view, runner)
+            reached[view.name] = head
+    return reached

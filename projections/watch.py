@@ -1,0 +1,76 @@
+"""Read-your-writes: lets a request wait until every view has applied its own write.
+
+One `LISTEN memgpt_projected` connection per process follows the views' positions (each view
+announces its position when it commits) and wakes the requests waiting for them. The positions
+are also re-read every second, so a lost notification only delays, never blocks.
+"""
+
+import asyncio
+from collections.abc import Sequence
+
+import psycopg
+import structlog
+
+from projections.base import CHANNEL
+
+log = structlog.get_logger(__name__)
+
+
+class ProjectionWatch:
+    def __init__(self, dsn: str, views: Sequence[str]) -> None:
+        self._dsn = dsn
+        self._positions = dict.fromkeys(views, 0)
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def position(self) -> int:
+        """The log position that every view has reached."""
+        return min(self._positions.values())
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._follow(), name="projection-watch")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def wait_for(self, position: int, timeout: float) -> bool:
+        """True once every view reached `position`; False if `timeout` passed first."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(lambda: self.position >= position), timeout)
+            except TimeoutError:
+                log.warning("projection.lagging", wanted=position, reached=self._positions)
+                return False
+        return True
+
+    async def _advance(self, view: str, position: int) -> None:
+        if position > self._positions.get(view, position):
+            async with self._changed:
+                self._positions[view] = position
+                self._changed.notify_all()
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    while True:
+                        await self._reread(conn)
+                        async for note in conn.notifies(timeout=1.0):
+                            view, _, position = note.payload.rpartition(":")
+                            await self._advance(view, int(position))
+            except psycopg.OperationalError:
+                log.warning("projection.watch_disconnected")
+                await asyncio.sleep(1.0)
+
+    async def _reread(self, conn: psycopg.AsyncConnection) -> None:
+        for view in list(self._positions):
+            cur = await conn.execute(
+                f"SELECT notification_id FROM {view}_tracking WHERE application_name = 'memgpt'"  # noqa: S608
+            )
+            row = await cur.fetchone()
+            if row and row[0] is not None:
+                await self._advance(view, row[0])
