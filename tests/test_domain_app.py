@@ -1,0 +1,129 @@
+"""The application service over in-memory persistence: commands, rules and events."""
+
+from uuid import UUID, uuid4
+
+import pytest
+
+from domain import catalogue, keys
+from domain.agents import Agent
+from domain.app import LAST_POSITION, MemGPT
+from domain.audit import CAUSE
+from domain.errors import (
+    AgentNameTaken,
+    AgentNotFound,
+    DefaultUserProtected,
+    InvalidAgentName,
+    KeyNotFound,
+    UnknownCatalogueEntry,
+    UserAlreadyExists,
+    UserNotFound,
+)
+from domain.users import User
+
+DEFAULT = UUID(int=0)
+
+
+@pytest.fixture
+def app() -> MemGPT:
+    return MemGPT(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+
+
+def _agent(app: MemGPT, user_id: UUID, name: str | None = None) -> Agent:
+    return app.create_agent(user_id, name, "memgpt_chat", "sam_pov", "basic", {"model": "m"}, {"embedding_dim": 3})
+
+
+def test_a_new_user_has_one_key_stored_only_as_a_digest(app: MemGPT) -> None:
+    user_id, key = app.create_user(None, "first")
+    assert key.startswith("sk-") and len(key) == 51
+    user: User = app.repository.get(user_id)
+    [issued] = user.keys.values()
+    assert issued.digest == keys.digest(key) and issued.name == "first"
+    assert key not in str(vars(issued)) and issued.masked == keys.mask(key)
+
+
+def test_user_ids_are_unique_and_deleted_users_refuse_commands(app: MemGPT) -> None:
+    user_id, _ = app.create_user(None, None)
+    with pytest.raises(UserAlreadyExists):
+        app.create_user(user_id, None)
+    app.delete_user(user_id, DEFAULT)
+    with pytest.raises(UserNotFound):
+        app.issue_key(user_id, None)
+    with pytest.raises(UserNotFound):
+        app.delete_user(user_id, DEFAULT)
+
+
+def test_the_default_user_cannot_be_deleted(app: MemGPT) -> None:
+    app.ensure_user(DEFAULT)
+    app.ensure_user(DEFAULT)  # idempotent
+    with pytest.raises(DefaultUserProtected):
+        app.delete_user(DEFAULT, DEFAULT)
+
+
+def test_revoking_a_key_removes_it(app: MemGPT) -> None:
+    user_id, _ = app.create_user(None, None)
+    app.issue_key(user_id, "second")
+    user: User = app.repository.get(user_id)
+    first = next(iter(user.keys))
+    app.revoke_key(user_id, first)
+    assert first not in app.repository.get(user_id).keys
+    with pytest.raises(KeyNotFound):
+        app.revoke_key(user_id, first)
+
+
+def test_agents_get_defaults_generated_names_and_core_memory(app: MemGPT) -> None:
+    user_id = uuid4()
+    agent = _agent(app, user_id)
+    assert 1 <= len(agent.name) <= 50
+    assert agent.core_memory == {"persona": catalogue.PERSONAS["sam_pov"], "human": catalogue.HUMANS["basic"]}
+    assert agent.functions[0] == "send_message" and len(agent.functions) == 8
+
+
+def test_agent_names_follow_the_rule_and_are_unique_per_user(app: MemGPT) -> None:
+    alice, bob = uuid4(), uuid4()
+    first = _agent(app, alice, "Helper")
+    with pytest.raises(AgentNameTaken):
+        _agent(app, alice, "helper")
+    _agent(app, bob, "Helper")  # another user may use the name
+    for bad in ("", "x" * 51, "semi;colon", "new\nline"):
+        with pytest.raises(InvalidAgentName):
+            _agent(app, alice, bad)
+    app.rename_agent(alice, first.id, "Renamed")
+    _agent(app, alice, "Helper")  # released by the rename
+    app.delete_agent(alice, first.id)
+    _agent(app, alice, "Renamed")  # released by the deletion
+
+
+def test_another_users_agent_is_not_found(app: MemGPT) -> None:
+    agent = _agent(app, uuid4())
+    with pytest.raises(AgentNotFound):
+        app.rename_agent(uuid4(), agent.id, "Mine")
+    with pytest.raises(AgentNotFound):
+        app.delete_agent(uuid4(), agent.id)
+    with pytest.raises(AgentNotFound):
+        app.edit_core_memory(uuid4(), uuid4(), "x", None)
+
+
+def test_unknown_presets_personas_and_humans_are_refused(app: MemGPT) -> None:
+    with pytest.raises(UnknownCatalogueEntry):
+        app.create_agent(uuid4(), None, "nope", "sam_pov", "basic", {}, {})
+    with pytest.raises(UnknownCatalogueEntry):
+        app.create_agent(uuid4(), None, "memgpt_chat", "nope", "basic", {}, {})
+
+
+def test_core_memory_edits_return_old_and_new_and_replay(app: MemGPT) -> None:
+    user_id = uuid4()
+    agent = _agent(app, user_id)
+    old, new = app.edit_core_memory(user_id, agent.id, "I am Sam.", None)
+    assert old["persona"] == catalogue.PERSONAS["sam_pov"]
+    assert new == {"persona": "I am Sam.", "human": old["human"]}
+    assert app.repository.get(agent.id).core_memory == new
+
+
+def test_saves_report_their_position_and_events_carry_their_cause(app: MemGPT) -> None:
+    CAUSE.set({"request_id": "r-1", "user_id": "u-1"})
+    user_id, _ = app.create_user(None, None)
+    position = LAST_POSITION.get()
+    assert position > 0
+    [notification] = [n for n in app.notification_log.select(start=position, limit=1)]
+    assert b'"caused_by"' in notification.state and b'"r-1"' in notification.state
+    assert app.repository.get(user_id).id == user_id  # replays despite the extra field
