@@ -11,7 +11,7 @@ from api.bootstrap import Services, bootstrap
 from api.commands import Commands
 from api.config import Config
 from api.context import RequestContext
-from api.resources import admin, agents, catalogue
+from api.resources import admin, agents, catalogue, messages
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/agents/{agent_id:uuid}/config", agents.AgentConfig, "path"),
     Route("/api/agents/{agent_id:uuid}/rename", agents.AgentRename, "path"),
     Route("/api/agents/{agent_id:uuid}/memory", agents.AgentMemory, "path"),
+    Route("/api/agents/message", messages.Messages),
+    Route("/api/agents/{agent_id:uuid}/messages", messages.Messages, "path"),
+    Route("/api/agents/command", messages.Command),
+    Route("/api/agents/{agent_id:uuid}/command", messages.Command, "path"),
     Route("/api/humans", catalogue.Humans),
     Route("/api/personas", catalogue.Personas),
     Route("/api/presets", catalogue.Presets),
@@ -57,7 +61,10 @@ class Lifecycle:
 def _resources(services: Services, authenticator: Authenticator) -> dict[type, Any]:
     cfg, app, views = services.config, services.app, services.views
     run = Commands(services.watch, cfg.projection_wait_seconds)
+    turns = messages.Turns(app, run, services.tail, cfg.turn_timeout)
     return {
+        messages.Messages: messages.Messages(app, turns, views),
+        messages.Command: messages.Command(app, run, turns, views),
         admin.Users: admin.Users(app, run, views, cfg.default_user_id),
         admin.Keys: admin.Keys(app, run, views),
         catalogue.Auth: catalogue.Auth(authenticator, cfg.default_user_id),

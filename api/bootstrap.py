@@ -1,4 +1,4 @@
-"""Builds the object graph once: database, migrations, application, views and their runners.
+"""Builds the object graph once: database, migrations, application, views, tail and runners.
 
 Synchronous pieces (starting an embedded PostgreSQL, migrating) run here, before the event loop
 serves requests; `Services.open()`/`close()` handle the parts that live on the event loop.
@@ -7,12 +7,17 @@ serves requests; `Services.open()`/`close()` handle the parts that live on the e
 import asyncio
 from dataclasses import dataclass
 
+import httpx
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
 import migrations
 from api.config import Config
 from api.database import Database, eventsourcing_env
+from api.tail import LogTail
+from api.turns.llm import Models, Retry
+from api.turns.memories import Memories
+from api.turns.runner import TurnRunner
 from domain.app import MemGPT
 from projections.runner import VIEW_NAMES, ProjectionHost
 from projections.views import Views
@@ -29,15 +34,32 @@ class Services:
     views: Views
     watch: ProjectionWatch
     projections: ProjectionHost
+    tail: LogTail
+    turns: TurnRunner | None
+    http: httpx.AsyncClient
     pool: AsyncConnectionPool
+    locks: AsyncConnectionPool
 
     async def open(self) -> None:
         await self.pool.open(wait=True)
+        await self.locks.open(wait=True)
         await self.watch.start()
+        await self.tail.start()
         self.projections.start()
+        if self.turns:
+            await self.turns.start()
+
+    def close_streams(self) -> None:
+        """Ends every open stream now, so a shutdown does not wait on idle clients."""
+        self.tail.close_subscribers()
 
     async def close(self) -> None:
+        if self.turns:
+            await self.turns.stop()
+        await self.tail.stop()
         await self.watch.stop()
+        await self.http.aclose()
+        await self.locks.close()
         await self.pool.close()
         await asyncio.to_thread(self.projections.stop)
         self.app.close()
@@ -54,6 +76,12 @@ def bootstrap(config: Config) -> Services:
     app = MemGPT(env=env)
     app.ensure_user(config.default_user_id)
     pool = AsyncConnectionPool(dsn, min_size=1, max_size=8, open=False, kwargs={"autocommit": True})
+    # Turn runners hold a session-level advisory lock per running agent: their own pool.
+    locks = AsyncConnectionPool(dsn, min_size=1, max_size=16, open=False, kwargs={"autocommit": True})
+    http = httpx.AsyncClient(timeout=httpx.Timeout(config.llm_timeout, connect=10.0))
+    tail = LogTail(dsn, pool, app.mapper)
+    models = Models(http, config.openai_api_key, Retry(config.llm_attempts, config.llm_backoff))
+    turns = TurnRunner(app, tail, locks, models, Memories(pool)) if config.run_turns else None
     return Services(
         config=config,
         database=database,
@@ -61,5 +89,9 @@ def bootstrap(config: Config) -> Services:
         views=Views(pool),
         watch=ProjectionWatch(dsn, VIEW_NAMES),
         projections=ProjectionHost(dsn, env),
+        tail=tail,
+        turns=turns,
+        http=http,
         pool=pool,
+        locks=locks,
     )

@@ -2,7 +2,9 @@
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -37,19 +39,60 @@ def server(args: argparse.Namespace, config: Config) -> int:
 
         cert, key = self_signed(config.home / "ssl", args.host)
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    uv_config = uvicorn.Config(
+        create_app(config, services),
+        host=args.host,
+        port=args.port,
+        log_level="debug" if args.debug else "info",
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        access_log=False,  # RequestContext logs each request as structured JSON
+        **ssl,  # type: ignore[arg-type]
+    )
     try:
-        uvicorn.run(
-            create_app(config, services),
-            host=args.host,
-            port=args.port,
-            log_level="debug" if args.debug else "info",
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-            access_log=False,  # RequestContext logs each request as structured JSON
-            **ssl,
-        )
+        _Server(uv_config, services).run()
     finally:
         services.database.stop()  # also when uvicorn could not bind; a no-op after a clean exit
+    return 0
+
+
+class _Server:
+    """uvicorn's server, ending open streams as soon as it is told to exit: otherwise idle SSE
+    clients hold the graceful shutdown until its timeout."""
+
+    def __new__(cls, config: Any, services: Any) -> Any:
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                services.close_streams()
+                super().handle_exit(sig, frame)
+
+        return Server(config)
+
+
+def worker(args: argparse.Namespace, config: Config) -> int:
+    """Runs turns and projections without serving HTTP, until SIGINT or SIGTERM."""
+    import asyncio
+    import signal
+
+    from api.bootstrap import bootstrap
+
+    services = bootstrap(replace(config, run_turns=True))
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await services.open()
+        print("Worker running turns and projections (Ctrl+C to stop).", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await services.close()
+
+    asyncio.run(run())
     return 0
 
 
@@ -96,6 +139,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--use-ssl", action="store_true", help="Serve HTTPS with a self-signed certificate.")
     serve.add_argument("--debug", action="store_true")
     serve.set_defaults(run=server)
+    commands.add_parser("worker", help="Run turns and projections without serving HTTP.").set_defaults(run=worker)
     commands.add_parser("migrate", help="Apply pending schema migrations.").set_defaults(run=migrate)
     commands.add_parser(
         "rebuild", help="Empty every projection and replay the event log into it (server stopped)."

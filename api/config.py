@@ -49,6 +49,11 @@ class Config:
     max_body_bytes: int = 1_048_576
     projection_wait_seconds: float = 10.0
     log_level: str = "info"
+    llm_timeout: float = 120.0  # seconds for one model call
+    llm_attempts: int = 4  # tries per model call on 429/5xx/connection errors
+    llm_backoff: float = 0.5  # seconds before the second try; doubles after each failure
+    turn_timeout: float = 900.0  # how long a non-streamed request waits for its turn to end
+    run_turns: bool = True  # run turns in this process (off when `memgpt worker`s do it)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
@@ -84,4 +89,9 @@ class Config:
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             max_body_bytes=int(env.get("MEMGPT_MAX_BODY_BYTES", 1_048_576)),
             log_level=env.get("MEMGPT_LOG_LEVEL", "info"),
+            llm_timeout=float(env.get("MEMGPT_LLM_TIMEOUT", 120.0)),
+            llm_attempts=int(env.get("MEMGPT_LLM_ATTEMPTS", 4)),
+            llm_backoff=float(env.get("MEMGPT_LLM_BACKOFF", 0.5)),
+            turn_timeout=float(env.get("MEMGPT_TURN_TIMEOUT", 900.0)),
+            run_turns=env.get("MEMGPT_RUN_TURNS", "1").lower() not in ("0", "no", "false"),
         )

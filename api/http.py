@@ -90,7 +90,7 @@ def operation(
             if spec.body is not None:
                 params["body"] = await parse_body(req, spec.body, req.context.max_body_bytes)
             result = await responder(resource, req, resp, **params)
-            if spec.response is not None:
+            if spec.response is not None and result is not None:  # None: the responder streams
                 send(resp, result, spec.status)
 
         wrapper.operation = spec  # type: ignore[attr-defined]

@@ -179,6 +179,73 @@ class UpdateAgentMemoryResponse(Struct):
     new_core_memory: CoreMemory
 
 
+# messages
+
+Role = Annotated[str, Meta(pattern="^(user|system)$")]
+
+
+class UserMessageRequest(Struct, kw_only=True):
+    agent_id: UUID
+    message: Annotated[str, Meta(min_length=1, max_length=100_000)]
+    stream: bool = False
+    role: Role = "user"
+
+
+class UserMessageBody(Struct, kw_only=True):
+    message: Annotated[str, Meta(min_length=1, max_length=100_000)]
+    stream: bool = False
+    role: Role = "user"
+
+
+class UserMessageResponse(Struct):
+    messages: Annotated[
+        list[dict[str, str]],
+        Meta(description="The turn's events in order: internal_monologue, function_call, assistant_message, "
+             "function_return (+status), internal_error; each with date (ISO 8601, UTC)."),
+    ]
+
+
+class HistoryQuery(Struct, kw_only=True):
+    agent_id: UUID
+    start: Annotated[int, Meta(ge=0)] = 0
+    count: Annotated[int, Meta(ge=0, le=1000)] = 100
+
+
+class HistoryPathQuery(Struct, kw_only=True):
+    start: Annotated[int, Meta(ge=0)] = 0
+    count: Annotated[int, Meta(ge=0, le=1000)] = 100
+
+
+class MessageModel(Struct, kw_only=True):
+    id: UUID
+    user_id: UUID
+    agent_id: UUID
+    role: str
+    text: str | None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    model: str | None = None
+    created_at: Annotated[str, Meta(description="ISO 8601, UTC.")]
+
+
+class GetAgentMessagesResponse(Struct):
+    messages: Annotated[list[MessageModel], Meta(description="Newest first.")]
+
+
+class CommandRequest(Struct):
+    agent_id: UUID
+    command: Annotated[str, Meta(min_length=1, max_length=100_000)]
+
+
+class CommandBody(Struct):
+    command: Annotated[str, Meta(min_length=1, max_length=100_000)]
+
+
+class CommandResponse(Struct):
+    response: str
+
+
 # catalogue
 
 class CatalogueEntry(Struct):

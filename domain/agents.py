@@ -1,7 +1,8 @@
-"""The Agent aggregate: configuration, core memory and lifecycle of one MemGPT agent.
+"""The Agent aggregate: configuration, core memory, the in-context messages and the turn queue.
 
-The aggregate stays small (issue 3 adds the ids of in-context messages, not the messages) so
-that rebuilding it is cheap; snapshots cover long-lived agents.
+The aggregate holds only what the next prompt needs: the messages currently in context (bounded
+by the context window), counters, and the queue of turns. Every message ever exchanged stays in
+the log and in the recall view; snapshots keep rebuilding a long-lived agent cheap.
 """
 
 from typing import Any
@@ -10,7 +11,8 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain import memory
-from domain.errors import AgentNotFound
+from domain.errors import AgentNotFound, NothingToUndo
+from domain.messages import Message
 
 
 class Agent(Aggregate):
@@ -30,6 +32,7 @@ class Agent(Aggregate):
         core_memory: dict[str, str],
         llm_config: dict[str, Any],
         embedding_config: dict[str, Any],
+        messages: list[Message],
     ) -> None:
         self.user_id = user_id
         self.name = name
@@ -41,13 +44,28 @@ class Agent(Aggregate):
         self.core_memory = dict(core_memory)
         self.llm_config = dict(llm_config)
         self.embedding_config = dict(embedding_config)
-        self.message_ids: list[UUID] = []
+        self.messages: list[Message] = list(messages)  # messages[0] is the system message
+        self.recall_count = len(messages)
+        self.archival_count = 0
+        self.queued: list[dict[str, Any]] = []  # turns waiting, in order: {"turn_id", "role", "text"}
+        self.current_turn: UUID | None = None
+        self.warned = False  # a memory-pressure warning was sent since the last summary
         self.deleted = False
+
+    @property
+    def message_ids(self) -> list[UUID]:
+        return [m.id for m in self.messages]
 
     def check_owner(self, user_id: UUID) -> None:
         """Another user's agent is reported exactly like a missing one."""
         if self.deleted or self.user_id != user_id:
             raise AgentNotFound(f"Agent agent_id={self.id} not found")
+
+    def _append(self, *messages: Message) -> None:
+        self.messages.extend(messages)
+        self.recall_count += len(messages)
+
+    # configuration and core memory
 
     def rename(self, name: str) -> None:
         self._renamed(name=name)
@@ -76,3 +94,96 @@ class Agent(Aggregate):
     @event("Deleted", topic="memgpt.Agent.Deleted")
     def _deleted(self) -> None:
         self.deleted = True
+
+    # turns
+
+    @event("TurnQueued", topic="memgpt.Agent.TurnQueued")
+    def queue_turn(self, turn_id: UUID, role: str, text: str) -> None:
+        """`role` is user, system, or heartbeat / memory_warning for the commands that wake it."""
+        self.queued.append({"turn_id": turn_id, "role": role, "text": text})
+
+    @event("TurnStarted", topic="memgpt.Agent.TurnStarted")
+    def start_turn(self, turn_id: UUID, message: Message | None) -> None:
+        self.queued = [t for t in self.queued if t["turn_id"] != turn_id]
+        self.current_turn = turn_id
+        if message is not None:
+            self._append(message)
+
+    @event("AssistantSpoke", topic="memgpt.Agent.AssistantSpoke")
+    def speak(self, turn_id: UUID, message: Message) -> None:
+        self._append(message)
+
+    @event("FunctionReturned", topic="memgpt.Agent.FunctionReturned")
+    def function_returned(self, turn_id: UUID, message: Message, status: str, shown: str | None) -> None:
+        """`shown` is what `send_message` showed the user, if that was the function."""
+        self._append(message)
+
+    def edit_memory_by_function(self, turn_id: UUID, core_memory: dict[str, str]) -> None:
+        self._core_memory_replaced(core_memory=core_memory)
+
+    @event("HeartbeatSent", topic="memgpt.Agent.HeartbeatSent")
+    def heartbeat(self, turn_id: UUID, message: Message) -> None:
+        self._append(message)
+
+    @event("MemoryWarned", topic="memgpt.Agent.MemoryWarned")
+    def warn_memory(self, turn_id: UUID, message: Message) -> None:
+        self._append(message)
+        self.warned = True
+
+    @event("ContextSummarized", topic="memgpt.Agent.ContextSummarized")
+    def summarize(self, turn_id: UUID, summary: Message, hidden: list[UUID]) -> None:
+        """Replace the `hidden` messages in context by one summary right after the system message;
+        they stay in the log and in recall memory."""
+        gone = set(hidden)
+        kept = [m for m in self.messages[1:] if m.id not in gone]
+        self.messages = [self.messages[0], summary, *kept]
+        self.recall_count += 1
+        self.warned = False
+
+    @event("TurnCompleted", topic="memgpt.Agent.TurnCompleted")
+    def complete_turn(self, turn_id: UUID) -> None:
+        self.current_turn = None
+
+    @event("TurnFailed", topic="memgpt.Agent.TurnFailed")
+    def fail_turn(self, turn_id: UUID, reason: str) -> None:
+        self.queued = [t for t in self.queued if t["turn_id"] != turn_id]
+        if self.current_turn == turn_id:
+            self.current_turn = None
+
+    # the /pop, /rethink and /rewrite commands
+
+    def pop(self, count: int) -> None:
+        removable = [m.id for m in self.messages[1:]][-count:] if count > 0 else []
+        if not removable:
+            raise NothingToUndo("There are no messages to pop.")
+        self._popped(ids=removable)
+
+    @event("MessagesPopped", topic="memgpt.Agent.MessagesPopped")
+    def _popped(self, ids: list[UUID]) -> None:
+        gone = set(ids)
+        self.messages = [m for m in self.messages if m.id not in gone]
+
+    def last(self, role: str) -> Message:
+        for message in reversed(self.messages[1:]):
+            if message.role == role:
+                return message
+        raise NothingToUndo(f"There is no {role} message in context.")
+
+    @event("MessageRewritten", topic="memgpt.Agent.MessageRewritten")
+    def rewrite_message(self, message: Message) -> None:
+        """Put an edited copy of an in-context message in its place (same id)."""
+        self.messages = [message if m.id == message.id else m for m in self.messages]
+
+    # archival memory
+
+    @event("PassagesInserted", topic="memgpt.Agent.PassagesInserted")
+    def insert_passages(self, passages: list[dict[str, Any]]) -> None:
+        """Each passage: {"id", "text"}; the archival view embeds and indexes them."""
+        self.archival_count += len(passages)
+
+    def delete_passage(self, passage_id: UUID) -> None:
+        self._passage_deleted(passage_id=passage_id)
+
+    @event("PassageDeleted", topic="memgpt.Agent.PassageDeleted")
+    def _passage_deleted(self, passage_id: UUID) -> None:
+        self.archival_count = max(0, self.archival_count - 1)

@@ -5,20 +5,27 @@ the loser re-reads and re-applies its command, so clients never see a version co
 """
 
 import functools
+import json
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Recording
+from datetime import UTC, datetime
 
-from domain import catalogue, keys, memory, names
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Recording, Transcoder, Transcoding
+
+from domain import catalogue, keys, memory, messages, names, step
 from domain.agents import Agent
 from domain.audit import AuditedMapper
+from domain.messages import Message, ToolCall
 from domain.errors import (
     AgentNotFound,
     DefaultUserProtected,
+    NothingToUndo,
+    TurnRefused,
     UnknownCatalogueEntry,
     UserAlreadyExists,
     UserNotFound,
@@ -47,9 +54,52 @@ def retrying(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+class MessageAsDict(Transcoding):
+    type = Message
+    name = "memgpt_message"
+
+    def encode(self, obj: Message) -> dict[str, Any]:
+        return obj.to_dict()
+
+    def decode(self, data: dict[str, Any]) -> Message:
+        return Message.from_dict(data)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def boot_messages(system: str, now: datetime) -> list[Message]:
+    """A new agent's context: the system message, a greeting sent through send_message (so the
+    model sees how to talk), and the user's first login."""
+    call = ToolCall(f"call_{uuid4().hex[:24]}", "send_message", '{"message": "Hello! I\'m here and ready to talk."}')
+    return [
+        Message(uuid4(), "system", system, now),
+        Message(uuid4(), "assistant", "Boot sequence finished, persona loaded. Checking that messaging works.", now, tool_call=call),
+        Message(uuid4(), "function", messages.function_result("OK", "None", now), now, name="send_message", tool_call_id=call.id),
+        Message(uuid4(), "user", messages.login_text(now), now),
+    ]
+
+
+WAKE_TEXTS = {"heartbeat": step.HEARTBEAT_REQUESTED, "memory_warning": step.MEMORY_WARNING}
+
+
+def _opening(role: str, text: str, now: datetime) -> Message:
+    """The message a queued turn opens with, packaged as MemGPT packages it."""
+    if role == "user":
+        return Message(uuid4(), "user", messages.user_text(text, now), now)
+    if role == "system":
+        return Message(uuid4(), "user", messages.system_text(text, now), now)
+    return Message(uuid4(), "user", messages.heartbeat_text(WAKE_TEXTS[role], now), now)
+
+
 class MemGPT(Application[UUID]):
     name = "memgpt"
     snapshotting_intervals = {Agent: 100}  # noqa: RUF012 - the library reads a class attribute
+
+    def register_transcodings(self, transcoder: Transcoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(MessageAsDict())
 
     def construct_mapper(self) -> AuditedMapper:
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=AuditedMapper)
@@ -169,6 +219,7 @@ class MemGPT(Application[UUID]):
             ),
             llm_config=llm_config,
             embedding_config=embedding_config,
+            messages=boot_messages(chosen.system, _now()),
         )
         self.save(agent, self._claim(user_id, agent_id, name))
         return agent
@@ -201,6 +252,135 @@ class MemGPT(Application[UUID]):
         agent = self._agent(user_id, agent_id)
         agent.delete()
         self.save(agent, self._release(user_id, agent.name))
+
+
+    # turns
+
+    @retrying
+    def queue_turn(self, user_id: UUID, agent_id: UUID, role: str, text: str) -> UUID:
+        """Append a message for the agent; a turn runner answers it in order."""
+        if role not in ("user", "system", *WAKE_TEXTS):
+            raise TurnRefused(f"Unknown message role {role!r}: use 'user' or 'system'.")
+        agent = self._agent(user_id, agent_id)
+        turn_id = uuid4()
+        agent.queue_turn(turn_id, role, text)
+        self.save(agent)
+        return turn_id
+
+    def agent(self, agent_id: UUID) -> Agent:
+        """The agent as the runner sees it (no owner check: the runner acts for the agent)."""
+        return self.repository.get(agent_id)
+
+    @retrying
+    def start_next_turn(self, agent_id: UUID) -> Agent | None:
+        """Close a turn a crash interrupted, then open the oldest queued turn, if any."""
+        agent: Agent = self.repository.get(agent_id)
+        if agent.deleted:
+            return None
+        if agent.current_turn is not None:
+            agent.fail_turn(agent.current_turn, "The server stopped during this turn; it was not finished.")
+        if not agent.queued:
+            self.save(agent)
+            return None
+        turn = agent.queued[0]
+        agent.start_turn(turn["turn_id"], _opening(turn["role"], turn["text"], _now()))
+        self.save(agent)
+        return agent
+
+    @retrying
+    def record_step(
+        self, agent_id: UUID, turn_id: UUID, reply: step.Reply, call: ToolCall | None, outcome: step.Outcome | None
+    ) -> Agent:
+        """One step's events, saved together: what the model said, what its function returned,
+        and the core-memory edit it made, so memory never disagrees with the messages."""
+        agent: Agent = self.repository.get(agent_id)
+        assistant, result = step.step_messages(reply, call, outcome, (uuid4(), uuid4()), _now())
+        agent.speak(turn_id, assistant)
+        if result is not None and outcome is not None:
+            agent.function_returned(turn_id, result, outcome.status, outcome.shown)
+            if outcome.core_memory is not None:
+                agent.edit_memory_by_function(turn_id, outcome.core_memory)
+            if outcome.passages:
+                agent.insert_passages([{"id": uuid4(), "text": text} for text in outcome.passages])
+        self.save(agent)
+        return agent
+
+    @retrying
+    def heartbeat(self, agent_id: UUID, turn_id: UUID, reason: str) -> Agent:
+        agent: Agent = self.repository.get(agent_id)
+        now = _now()
+        agent.heartbeat(turn_id, Message(uuid4(), "user", messages.heartbeat_text(reason, now), now))
+        self.save(agent)
+        return agent
+
+    @retrying
+    def warn_memory(self, agent_id: UUID, turn_id: UUID) -> Agent:
+        agent: Agent = self.repository.get(agent_id)
+        now = _now()
+        agent.warn_memory(turn_id, Message(uuid4(), "user", messages.system_text(step.MEMORY_WARNING, now), now))
+        self.save(agent)
+        return agent
+
+    @retrying
+    def summarize(self, agent_id: UUID, turn_id: UUID, hidden: list[UUID], summary: str) -> Agent:
+        agent: Agent = self.repository.get(agent_id)
+        now = _now()
+        note = messages.SUMMARY_NOTE.format(hidden=len(hidden), total=agent.recall_count, summary=summary)
+        agent.summarize(turn_id, Message(uuid4(), "user", messages.system_text(note, now), now), hidden)
+        self.save(agent)
+        return agent
+
+    @retrying
+    def end_turn(self, agent_id: UUID, turn_id: UUID, failure: str | None = None) -> None:
+        agent: Agent = self.repository.get(agent_id)
+        if failure is None:
+            agent.complete_turn(turn_id)
+        else:
+            agent.fail_turn(turn_id, failure)
+        self.save(agent)
+
+
+    # the agent commands that change it
+
+    @retrying
+    def pop_messages(self, user_id: UUID, agent_id: UUID, count: int) -> int:
+        agent = self._agent(user_id, agent_id)
+        before = len(agent.messages)
+        agent.pop(count)
+        self.save(agent)
+        return before - len(agent.messages)
+
+    @retrying
+    def retry_last(self, user_id: UUID, agent_id: UUID) -> UUID:
+        """Take back the last user message and everything after it, then ask again."""
+        agent = self._agent(user_id, agent_id)
+        last = agent.last("user")
+        ids = agent.message_ids
+        agent.pop(len(ids) - ids.index(last.id))
+        turn_id = uuid4()
+        agent.queue_turn(turn_id, "user", messages.plain_text(last))
+        self.save(agent)
+        return turn_id
+
+    @retrying
+    def rethink(self, user_id: UUID, agent_id: UUID, text: str) -> None:
+        """Replace the inner thoughts of the last assistant message."""
+        agent = self._agent(user_id, agent_id)
+        last = agent.last("assistant")
+        agent.rewrite_message(replace(last, text=text))
+        self.save(agent)
+
+    @retrying
+    def rewrite(self, user_id: UUID, agent_id: UUID, text: str) -> None:
+        """Replace what the last send_message said."""
+        agent = self._agent(user_id, agent_id)
+        for m in reversed(agent.messages):
+            if m.role == "assistant" and m.tool_call and m.tool_call.name == "send_message":
+                call = replace(m.tool_call, arguments=json.dumps({"message": text}, ensure_ascii=False))
+                agent.rewrite_message(replace(m, tool_call=call))
+                self.save(agent)
+                return
+        raise NothingToUndo("There is no sent message in context to rewrite.")
 
 
 def _lookup(table: dict[str, R], name: str, kind: str) -> R:

@@ -59,3 +59,11 @@ class CoreMemorySectionUnknown(InvalidValue):
 
 class CoreMemoryNoMatch(InvalidValue):
     pass
+
+
+class NothingToUndo(InvalidValue):
+    pass
+
+
+class TurnRefused(InvalidValue):
+    pass

@@ -19,6 +19,8 @@ from domain.app import MemGPT
 from projections.agents import AgentsRecorder, AgentsView
 from projections.base import View, ViewRecorder
 from projections.keys import KeysRecorder, KeysView
+from projections.messages import MessagesRecorder, MessagesView
+from projections.passages import PassagesRecorder, PassagesView
 from projections.users import UsersRecorder, UsersView
 
 log = structlog.get_logger(__name__)
@@ -27,6 +29,8 @@ VIEWS: tuple[tuple[type[View], type[ViewRecorder]], ...] = (
     (UsersView, UsersRecorder),
     (KeysView, KeysRecorder),
     (AgentsView, AgentsRecorder),
+    (MessagesView, MessagesRecorder),
+    (PassagesView, PassagesRecorder),
 )
 VIEW_NAMES = tuple(view.name for view, _ in VIEWS)
 

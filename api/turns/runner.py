@@ -1,0 +1,163 @@
+"""The turn runner: answers queued messages, one turn at a time per agent, across processes.
+
+It follows the log tail for queued turns and sweeps the agents view for agents with work (at
+start, and every few seconds, which also picks up agents whose runner died). An advisory lock per
+agent makes one process at most run an agent's turns; a turn a crash interrupted is closed as
+failed by the next runner before it opens the next one.
+"""
+
+import asyncio
+import zlib
+from typing import Any
+from uuid import UUID
+
+import structlog
+from psycopg_pool import AsyncConnectionPool
+
+from api.tail import LogTail
+from api.turns.llm import ChatModel, LLMUnavailable, Models
+from api.turns.memories import Memories
+from domain import prompt, step
+from domain.agents import Agent
+from domain.app import MemGPT
+from domain.errors import DomainError
+
+log = structlog.get_logger(__name__)
+
+SWEEP_SECONDS = 3.0
+
+
+def _lock_key(agent_id: UUID) -> int:
+    return zlib.crc32(b"memgpt.agent." + agent_id.bytes)
+
+
+class TurnRunner:
+    def __init__(self, app: MemGPT, tail: LogTail, locks: AsyncConnectionPool, models: Models, memories: Memories) -> None:
+        self._app = app
+        self._tail = tail
+        self._locks = locks
+        self._models = models
+        self._memories = memories
+        self._active: dict[UUID, asyncio.Task[None]] = {}
+        self._again: set[UUID] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._follow(), name="turns-follow"),
+            asyncio.create_task(self._sweep(), name="turns-sweep"),
+        ]
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *self._active.values()]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._active.values(), return_exceptions=True)
+
+    def schedule(self, agent_id: UUID) -> None:
+        if agent_id in self._active:
+            self._again.add(agent_id)  # the running drive re-checks the queue before it stops
+            return
+        self._active[agent_id] = asyncio.create_task(self._drive(agent_id), name=f"turns-{agent_id}")
+
+    async def _follow(self) -> None:
+        sub = self._tail.subscribe(None)
+        try:
+            while True:
+                _, event = await sub.queue.get()
+                if isinstance(event, Agent.TurnQueued):
+                    self.schedule(event.originator_id)
+        finally:
+            self._tail.unsubscribe(sub)
+
+    async def _sweep(self) -> None:
+        while True:
+            try:
+                async with self._locks.connection() as conn:
+                    cur = await conn.execute("SELECT id FROM view_agents WHERE queued_turns > 0 OR turn_open")
+                    for (agent_id,) in await cur.fetchall():
+                        self.schedule(agent_id)
+            except Exception:  # a failed sweep is retried on the next tick; log and go on
+                log.exception("turns.sweep_failed")
+            await asyncio.sleep(SWEEP_SECONDS)
+
+    async def _drive(self, agent_id: UUID) -> None:
+        try:
+            while True:
+                self._again.discard(agent_id)
+                async with self._locks.connection() as conn:
+                    key = _lock_key(agent_id)
+                    got = (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone() or [False])[0]
+                    if not got:
+                        return  # another process runs this agent; its drive sees the new turn
+                    try:
+                        while (agent := await asyncio.to_thread(self._app.start_next_turn, agent_id)) is not None:
+                            await self._turn(agent)
+                    finally:
+                        await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                if agent_id not in self._again:
+                    return
+        except Exception:  # never let one agent's failure stop the runner
+            log.exception("turns.drive_failed", agent_id=str(agent_id))
+        finally:
+            self._active.pop(agent_id, None)
+
+    async def _turn(self, agent: Agent) -> None:
+        turn_id = agent.current_turn
+        assert turn_id is not None
+        log.info("turn.started", agent_id=str(agent.id), turn_id=str(turn_id))
+        try:
+            model = self._models.for_agent(agent.llm_config)
+            for _ in range(step.MAX_STEPS):
+                agent = await self._fit(agent, turn_id, model)
+                reply = await model.complete(prompt.chat_messages(agent), prompt.tools(agent))
+                agent, more = await self._step(agent, turn_id, reply)
+                agent, warned = await self._warn_if_full(agent, turn_id, model)
+                if more:
+                    reason = step.HEARTBEAT_FAILED if more == "failed" else step.HEARTBEAT_REQUESTED
+                    agent = await asyncio.to_thread(self._app.heartbeat, agent.id, turn_id, reason)
+                elif not warned:  # a warning wakes the model by itself, to save what matters
+                    break
+            failure = None
+        except LLMUnavailable as e:
+            failure = str(e)
+        except DomainError as e:
+            failure = f"{type(e).__name__}: {e}"
+        except Exception:  # the turn must end visibly, whatever went wrong inside it
+            log.exception("turn.crashed", agent_id=str(agent.id), turn_id=str(turn_id))
+            failure = "The turn failed because of an internal error."
+        await asyncio.to_thread(self._app.end_turn, agent.id, turn_id, failure)
+        log.info("turn.ended", agent_id=str(agent.id), turn_id=str(turn_id), failure=failure)
+
+    async def _step(self, agent: Agent, turn_id: UUID, reply: step.Reply) -> tuple[Agent, Any]:
+        """Run the function the model called and record the step; says if another step follows
+        (`"requested"`, `"failed"`, or None)."""
+        raw = reply.calls[0] if reply.calls else None
+        call, outcome = None, None
+        if raw is not None:
+            try:
+                call = step.parse(raw, agent.functions)
+                outcome = step.run_local(call, agent.core_memory) or await self._memories.run(agent.id, call)
+            except step.CallError as e:
+                outcome = step.failed(e)
+        agent = await asyncio.to_thread(self._app.record_step, agent.id, turn_id, reply, raw, outcome)
+        if outcome is not None and outcome.status == "error":
+            return agent, "failed"
+        return agent, "requested" if step.needs_heartbeat(call, outcome) else None
+
+    async def _fit(self, agent: Agent, turn_id: UUID, model: ChatModel) -> Agent:
+        """Summarise the oldest messages while the prompt overflows the context window."""
+        window = int(agent.llm_config.get("context_window") or 8192)
+        while model.count_tokens(prompt.chat_messages(agent), prompt.tools(agent)) > window:
+            hidden = prompt.summarisable(agent.messages)
+            if not hidden:
+                raise LLMUnavailable("The prompt does not fit the model's context window even after summarising.")
+            summary = await model.summarize(prompt.summary_request(hidden))
+            agent = await asyncio.to_thread(self._app.summarize, agent.id, turn_id, [m.id for m in hidden], summary)
+        return agent
+
+    async def _warn_if_full(self, agent: Agent, turn_id: UUID, model: ChatModel) -> tuple[Agent, bool]:
+        window = int(agent.llm_config.get("context_window") or 8192)
+        used = model.count_tokens(prompt.chat_messages(agent), prompt.tools(agent))
+        if agent.warned or used <= prompt.WARNING_FRACTION * window:
+            return agent, False
+        return await asyncio.to_thread(self._app.warn_memory, agent.id, turn_id), True

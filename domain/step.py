@@ -1,0 +1,151 @@
+"""One step of the MemGPT loop, decided without I/O.
+
+The runner asks the model, hands its reply to `parse`, runs the function (`run_local` for the
+functions that only touch the agent; the runner's memory adapters for searches and inserts,
+formatted here by `page_text`), and `needs_heartbeat` says whether another step follows.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain import memory
+from domain.errors import DomainError
+from domain.functions import SCHEMAS
+from domain.messages import Message, ToolCall, function_result
+
+RESULT_LIMIT = 3000  # characters of a function result the model gets back
+PAGE_SIZE = 5
+MAX_STEPS = 10  # chained steps in one turn, heartbeats included
+PAUSE_LIMIT_MINUTES = 360
+
+HEARTBEAT_REQUESTED = "[This is an automated system message hidden from the user] Function ran with request_heartbeat=true; you have control again."
+HEARTBEAT_FAILED = "[This is an automated system message hidden from the user] The function call failed; you have control again to fix it."
+MEMORY_WARNING = (
+    "[This is an automated system message hidden from the user] Your context is nearly full and older "
+    "messages will soon be summarised out of it. Save anything important to core or archival memory now."
+)
+
+_TYPES = {"string": str, "integer": int, "boolean": bool, "number": (int, float)}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the model answered: optional inner thoughts and the tool calls it made."""
+
+    text: str | None
+    calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: dict[str, Any]  # without request_heartbeat
+    request_heartbeat: bool
+
+    def shown(self) -> str:
+        """The call as MemGPT prints it: `send_message({'message': 'hi'})`."""
+        return f"{self.name}({self.args!r})"
+
+
+class CallError(DomainError):
+    """The model's call cannot run; its message goes back to the model as a function error."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # "success" | "error"
+    result: str
+    shown: str | None = None  # what send_message showed the user
+    core_memory: dict[str, str] | None = None  # the new core memory, when the function edited it
+    passages: tuple[str, ...] = ()  # texts to store in archival memory
+
+
+def parse(call: ToolCall, allowed: list[str]) -> Call:
+    if call.name not in allowed:
+        raise CallError(f"No function named {call.name!r} is available.")
+    try:
+        args = json.loads(call.arguments or "{}")
+    except json.JSONDecodeError as e:
+        raise CallError(f"Could not parse the arguments of {call.name} as JSON: {e}") from None
+    if not isinstance(args, dict):
+        raise CallError(f"The arguments of {call.name} must be a JSON object.")
+    params = SCHEMAS[call.name]["parameters"]
+    properties: dict[str, Any] = params["properties"]
+    unexpected = sorted(set(args) - set(properties))
+    if unexpected:
+        raise CallError(f"{call.name}() got unexpected arguments: {', '.join(unexpected)}")
+    missing = [p for p in params["required"] if p not in args and p != "request_heartbeat"]
+    if missing:
+        raise CallError(f"{call.name}() is missing required arguments: {', '.join(missing)}")
+    for name, value in args.items():
+        expected = _TYPES[properties[name]["type"]]
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise CallError(f"{call.name}(): {name} must be {properties[name]['type']}, not {type(value).__name__}")
+    heartbeat = bool(args.pop("request_heartbeat", False))
+    return Call(call.name, args, heartbeat)
+
+
+def run_local(call: Call, core_memory: dict[str, str]) -> Outcome | None:
+    """Run a function that needs nothing but the agent; None for the ones that need memory stores."""
+    try:
+        if call.name == "send_message":
+            return Outcome("success", "None", shown=call.args["message"])
+        if call.name == "pause_heartbeats":
+            minutes = call.args["minutes"]
+            if not 0 < minutes <= PAUSE_LIMIT_MINUTES:
+                raise CallError(f"minutes must be between 1 and {PAUSE_LIMIT_MINUTES}")
+            return Outcome("success", f"Timed heartbeats paused for {minutes} minutes.")
+        if call.name == "archival_memory_insert":
+            return Outcome("success", "None", passages=(call.args["content"],))
+        if call.name == "core_memory_append":
+            new = memory.append(core_memory, call.args["name"], call.args["content"])
+            return Outcome("success", "None", core_memory=new)
+        if call.name == "core_memory_replace":
+            args = call.args
+            new = memory.replace(core_memory, args["name"], args["old_content"], args["new_content"])
+            return Outcome("success", "None", core_memory=new)
+    except DomainError as e:
+        return Outcome("error", f"{type(e).__name__}: {e}")
+    return None
+
+
+def failed(error: Exception) -> Outcome:
+    return Outcome("error", f"{type(error).__name__}: {error}")
+
+
+def page_text(results: list[str], total: int, page: int) -> str:
+    """MemGPT's paged search answer: which page of how many, then the results as JSON."""
+    if total == 0:
+        return "No results found."
+    pages = math.ceil(total / PAGE_SIZE)
+    return f"Showing {len(results)} of {total} results (page {page}/{pages - 1}): " + json.dumps(results, ensure_ascii=False)
+
+
+def clip(result: str) -> str:
+    if len(result) <= RESULT_LIMIT:
+        return result
+    note = f"... [output truncated: {len(result)} characters, limit {RESULT_LIMIT}]"
+    return result[: RESULT_LIMIT - len(note)] + note
+
+
+def needs_heartbeat(call: Call | None, outcome: Outcome | None) -> bool:
+    """Another step follows a requested heartbeat or a failed function; never send_message alone."""
+    if outcome is not None and outcome.status == "error":
+        return True
+    return bool(call and call.request_heartbeat)
+
+
+def step_messages(
+    reply: Reply, call: ToolCall | None, outcome: Outcome | None, ids: tuple[UUID, UUID], now: datetime
+) -> tuple[Message, Message | None]:
+    """The assistant message of a step and, if it called a function, the function's result."""
+    assistant = Message(ids[0], "assistant", reply.text, now, tool_call=call)
+    if call is None or outcome is None:
+        return assistant, None
+    status = "OK" if outcome.status == "success" else "Failed"
+    text = function_result(status, clip(outcome.result), now)
+    return assistant, Message(ids[1], "function", text, now, name=call.name, tool_call_id=call.id)
