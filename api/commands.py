@@ -24,6 +24,10 @@ class Commands:
             return result, LAST_POSITION.get()
 
         result, position = await asyncio.to_thread(run)
+        await self.caught_up(position)
+        return result
+
+    async def caught_up(self, position: int) -> None:
+        """Wait until every view has applied the log up to `position`."""
         if position:
             await self._watch.wait_for(position, self._wait)
-        return result

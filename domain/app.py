@@ -6,6 +6,8 @@ the loser re-reads and re-applies its command, so clients never see a version co
 
 import functools
 import json
+import random
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import replace
@@ -42,16 +44,22 @@ R = TypeVar("R")
 
 
 def retrying(method: Callable[P, R]) -> Callable[P, R]:
+    """Re-run a command whose save lost a race for the same aggregate version. The jittered,
+    growing pause spreads out writers that would otherwise collide again in lockstep."""
+
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        for _ in range(7):
+        for attempt in range(_ATTEMPTS - 1):
             try:
                 return method(*args, **kwargs)
             except IntegrityError:
-                continue
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
         return method(*args, **kwargs)
 
     return wrapper
+
+
+_ATTEMPTS = 30
 
 
 class MessageAsDict(Transcoding):

@@ -43,6 +43,7 @@ class FakeLLM:
         self._script: deque[Any] = deque()
         self._failures: deque[int] = deque()
         self.delay = 0.0
+        self.in_flight = 0  # requests being answered right now
         self._lock = threading.Lock()
         fake = self
 
@@ -88,8 +89,14 @@ class FakeLLM:
             self.delay = 0.0
 
     def _answer(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        if self.delay:
-            time.sleep(self.delay)
+        with self._lock:
+            self.in_flight += 1
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
         with self._lock:
             self.requests.append({"path": path, "headers": headers, **body})
             if self._failures:

@@ -95,3 +95,119 @@ def test_memory_edit_with_heartbeat_then_reply(chat_server: Server, fresh_llm: F
     heartbeat = json.loads(fresh_llm.requests[-1]["messages"][-1]["content"])
     assert heartbeat["type"] == "heartbeat"
     assert "Likes tea" in fresh_llm.requests[-1]["messages"][0]["content"]  # the new memory is in the prompt
+
+
+def test_a_failing_function_is_reported_and_the_model_gets_another_step(chat_server: Server, fresh_llm: FakeLLM) -> None:
+    fresh_llm.script(tool_reply("core_memory_replace", {"name": "human", "old_content": "not there", "new_content": "x", "request_heartbeat": False}))
+    with chat_server.client() as c:
+        aid = _agent(c, name="Fumbler")
+        before = c.get(f"/api/agents/{aid}/memory").json()["core_memory"]
+        messages = _say(c, aid, "fix my name")
+        returns = [m for m in messages if "function_return" in m]
+        assert returns[0]["status"] == "error" and "CoreMemoryNoMatch" in returns[0]["function_return"]
+        assert returns[-1]["status"] == "success"
+        assert _kinds(messages)[-2] == ("assistant_message", "heartbeat seen")
+        assert c.get(f"/api/agents/{aid}/memory").json()["core_memory"] == before
+    failed = json.loads(fresh_llm.requests[-1]["messages"][-2]["content"])
+    assert failed["status"] == "Failed"
+
+
+def test_malformed_calls_are_fed_back_as_function_errors(chat_server: Server, fresh_llm: FakeLLM) -> None:
+    bad_json = {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "send_message", "arguments": "{not json"}}]}
+    fresh_llm.script(bad_json, tool_reply("no_such_function", {}), tool_reply("send_message", {"text": "wrong arg"}))
+    with chat_server.client() as c:
+        aid = _agent(c, name="Garbler")
+        messages = _say(c, aid, "hello")
+    errors = [m["function_return"] for m in messages if m.get("status") == "error"]
+    assert len(errors) == 3
+    assert "JSON" in errors[0] and "no_such_function" in errors[1] and "message" in errors[2]
+    assert _kinds(messages)[-2] == ("assistant_message", "heartbeat seen")
+
+
+def test_a_reply_without_a_function_call_ends_the_turn(chat_server: Server, fresh_llm: FakeLLM) -> None:
+    fresh_llm.script({"role": "assistant", "content": "Just thinking."})
+    with chat_server.client() as c:
+        aid = _agent(c, name="Thinker")
+        assert _kinds(_say(c, aid, "hm")) == [("internal_monologue", "Just thinking.")]
+
+
+def test_chained_steps_are_bounded(chat_server: Server, fresh_llm: FakeLLM) -> None:
+    loop = tool_reply("pause_heartbeats", {"minutes": 1})
+    loop["tool_calls"][0]["function"]["arguments"] = json.dumps({"minutes": 1})
+    fresh_llm.script(*[tool_reply("conversation_search", {"query": "x", "request_heartbeat": True})] * 30)
+    with chat_server.client() as c:
+        aid = _agent(c, name="Looper")
+        messages = _say(c, aid, "loop forever")
+    assert len([m for m in messages if "function_call" in m]) == 10
+
+
+def test_conversation_and_archival_memory_functions(chat_server: Server, fresh_llm: FakeLLM) -> None:
+    with chat_server.client() as c:
+        aid = _agent(c, name="Searcher")
+        _say(c, aid, "my cat is called Ziggy")
+        fresh_llm.script(tool_reply("conversation_search", {"query": "ziggy", "request_heartbeat": True}))
+        found = [m for m in _say(c, aid, "what is my cat called?") if "function_return" in m][0]["function_return"]
+        assert found.startswith("Showing 2 of 2 results (page 0/0)") and "my cat is called Ziggy" in found
+        fresh_llm.script(tool_reply("conversation_search", {"query": "zebra", "request_heartbeat": False}))
+        none = [m for m in _say(c, aid, "any stripes?") if "function_return" in m][0]["function_return"]
+        assert none == "No results found."
+
+        fresh_llm.script(tool_reply("conversation_search_date", {"start_date": "2000-01-01", "end_date": "2999-12-31", "page": 1, "request_heartbeat": False}))
+        paged = [m for m in _say(c, aid, "list by date") if "function_return" in m][0]["function_return"]
+        assert paged.startswith("Showing ") and "(page 1/" in paged
+        fresh_llm.script(tool_reply("conversation_search_date", {"start_date": "31/01/2024", "end_date": "2024-02-01", "request_heartbeat": False}))
+        bad = [m for m in _say(c, aid, "bad date") if "function_return" in m][0]
+        assert bad["status"] == "error" and "YYYY" not in bad["function_return"] and "date" in bad["function_return"]
+
+        fresh_llm.script(tool_reply("archival_memory_insert", {"content": "Ziggy is a grey tabby.", "request_heartbeat": False}))
+        _say(c, aid, "note that")
+        assert c.get(f"/api/agents/{aid}/memory").json()["archival_memory"] == 1
+        fresh_llm.script(tool_reply("archival_memory_search", {"query": "tabby", "request_heartbeat": False}))
+        hit = [m for m in _say(c, aid, "what colour?") if "function_return" in m][0]["function_return"]
+        assert "Ziggy is a grey tabby." in hit
+
+
+def test_system_role_messages_reach_the_model_as_system_alerts(chat_server: Server, fresh_llm: FakeLLM) -> None:
+    with chat_server.client() as c:
+        aid = _agent(c, name="Listener")
+        messages = _say(c, aid, "The user has gone to bed.", role="system")
+        assert ("assistant_message", "noted") in _kinds(messages)
+        r = c.post("/api/agents/message", json={"agent_id": aid, "message": "x", "role": "assistant"})
+        assert r.status_code == 422
+    alert = json.loads(fresh_llm.requests[-1]["messages"][-1]["content"])
+    assert alert == {"type": "system_alert", "message": "The user has gone to bed.", "time": alert["time"]}
+
+
+def test_history_pages_newest_first_in_both_route_forms(chat_server: Server, fresh_llm: FakeLLM) -> None:
+    with chat_server.client() as c:
+        aid = _agent(c, name="Historian")
+        for word in ("one", "two", "three"):
+            _say(c, aid, word)
+        newest = c.get("/api/agents/message", params={"agent_id": aid, "start": 0, "count": 5}).json()["messages"]
+        assert len(newest) == 5
+        assert [m["role"] for m in newest[:4]] == ["function", "assistant", "user", "function"]
+        assert "echo: three" in newest[1]["tool_calls"][0]["function"]["arguments"]
+        assert json.loads(newest[2]["text"])["message"] == "three"
+        assert newest[1]["model"] == "gpt-4" and newest[0]["tool_call_id"] == newest[1]["tool_calls"][0]["id"]
+        assert set(newest[0]) >= {"id", "user_id", "agent_id", "role", "text", "name", "created_at"}
+        everything = c.get(f"/api/agents/{aid}/messages", params={"start": 0, "count": 100}).json()["messages"]
+        assert len(everything) == 4 + 3 * 3  # the boot sequence, then user, assistant, function per turn
+        assert c.get(f"/api/agents/{aid}/messages", params={"start": 5, "count": 5}).json()["messages"] == everything[5:10]
+        assert everything[-1]["role"] == "system"
+        assert c.get("/api/agents/message", params={"agent_id": aid, "start": -1}).status_code == 422
+        assert c.get(f"/api/agents/{aid}/memory").json()["recall_memory"] == 13
+
+
+def test_the_model_endpoint_is_retried_and_a_dead_one_ends_the_turn_cleanly(chat_server: Server, fresh_llm: FakeLLM) -> None:
+    with chat_server.client() as c:
+        aid = _agent(c, name="Patient")
+        fresh_llm.fail(429, 503)
+        assert ("assistant_message", "echo: try") in _kinds(_say(c, aid, "try"))
+        fresh_llm.fail(500, 500, 500, 500)
+        messages = _say(c, aid, "again")
+        assert _kinds(messages)[-1][0] == "internal_error"
+        assert "unavailable" in messages[-1]["internal_error"] and "sk-test-secret" not in messages[-1]["internal_error"]
+        dead = _agent(c, name="Unreachable", llm_config={"model_endpoint_type": "openai", "model_endpoint": "http://127.0.0.1:9/v1"})
+        r = c.post("/api/agents/message", json={"agent_id": dead, "message": "hi", "stream": True})
+        assert _sse(r)[-1][1]["internal_error"].startswith("The model endpoint http://127.0.0.1:9/v1 is unavailable")
+        assert ("assistant_message", "echo: after") in _kinds(_say(c, aid, "after"))

@@ -169,12 +169,15 @@ class AgentMemory:
     def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
         self._app = app
         self._run = commands
+        self._views = views
         self._reader = AgentReader(views)
 
     async def _read(self, req: Request, agent_id: UUID) -> s.GetAgentMemoryResponse:
         row = await self._reader.row(req, agent_id)
         core = row["core_memory"]
-        return s.GetAgentMemoryResponse(s.CoreMemory(core["persona"], core["human"]), len(row["message_ids"]), 0)
+        recall = sum((await self._views.message_counts(agent_id)).values())
+        archival = await self._views.passage_count(agent_id)
+        return s.GetAgentMemoryResponse(s.CoreMemory(core["persona"], core["human"]), recall, archival)
 
     async def _edit(self, req: Request, agent_id: UUID, persona: str | None, human: str | None) -> s.UpdateAgentMemoryResponse:
         old, new = await self._run(self._app.edit_core_memory, req.context.principal.user_id, agent_id, persona, human)

@@ -59,17 +59,23 @@ class Turns:
                     return
 
     async def collect(self, agent_id: UUID, turn_id: UUID, after: int) -> list[dict[str, str]]:
+        """The turn's frames once it ended; the views have caught up with it by then, so the
+        caller's next read (memory, history) already shows what the turn did."""
         collected: list[dict[str, str]] = []
+        last = after
 
         async def gather() -> None:
+            nonlocal last
             async for item in self.events(agent_id, turn_id, after):
                 if item is not None:
+                    last = item[0]
                     collected.extend(item[1])
 
         try:
             await asyncio.wait_for(gather(), self._timeout)
         except TimeoutError:
             raise falcon.HTTPGatewayTimeout(description="The turn did not finish in time; it goes on, see the history.") from None
+        await self._run.caught_up(last)
         return collected
 
     def stream(self, resp: Response, agent_id: UUID, turn_id: UUID, after: int) -> None:
