@@ -12,6 +12,7 @@ from api.commands import Commands
 from api.config import Config
 from api.context import RequestContext
 from api.resources import admin, agents, catalogue, messages
+from api.turns.follow import Turns
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,14 @@ class Lifecycle:
 def _resources(services: Services, authenticator: Authenticator) -> dict[type, Any]:
     cfg, app, views = services.config, services.app, services.views
     run = Commands(services.watch, cfg.projection_wait_seconds)
-    turns = messages.Turns(app, run, services.tail, cfg.turn_timeout)
+    turns = Turns(run, services.tail, cfg.turn_timeout)
     return {
         messages.Messages: messages.Messages(app, turns, views),
         messages.Command: messages.Command(app, run, turns, views),
         admin.Users: admin.Users(app, run, views, cfg.default_user_id),
         admin.Keys: admin.Keys(app, run, views),
         catalogue.Auth: catalogue.Auth(authenticator, cfg.default_user_id),
-        agents.Agents: agents.Agents(app, run, views, cfg.default_llm_config, cfg.default_embedding_config),
+        agents.Agents: agents.Agents(app, run, views, cfg),
         agents.Agent: agents.Agent(app, run, views),
         agents.AgentConfig: agents.AgentConfig(views),
         agents.AgentRename: agents.AgentRename(app, run, views),

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from api import logs
+from api import cli_setup, logs
 from api.config import Config
 
 
@@ -130,6 +130,12 @@ def rebuild(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _run_chat(args: argparse.Namespace, config: Config) -> int:
+    from api import cli_chat
+
+    return cli_chat.run(args, config)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="memgpt", description="An event-sourced MemGPT server.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -140,6 +146,15 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--debug", action="store_true")
     serve.set_defaults(run=server)
     commands.add_parser("worker", help="Run turns and projections without serving HTTP.").set_defaults(run=worker)
+    setup = commands.add_parser("configure", help="Set the defaults new agents get (flags, or prompts).")
+    cli_setup.add_arguments(setup)
+    setup.set_defaults(run=cli_setup.configure)
+    quick = commands.add_parser("quickstart", help="Write a complete working configuration.")
+    quick.add_argument("--backend", choices=sorted(cli_setup.QUICKSTARTS), default="embedded")
+    quick.set_defaults(run=cli_setup.quickstart)
+    chat = commands.add_parser("run", help="Chat with an agent in the terminal.")
+    chat.add_argument("--agent", help="The agent's name (created if missing; default: your first agent).")
+    chat.set_defaults(run=_run_chat)
     commands.add_parser("migrate", help="Apply pending schema migrations.").set_defaults(run=migrate)
     commands.add_parser(
         "rebuild", help="Empty every projection and replay the event log into it (server stopped)."

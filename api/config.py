@@ -1,4 +1,5 @@
-"""All configuration, read from the environment in one place."""
+"""All configuration, read in one place: the file `memgpt configure` writes, then the environment,
+which overrides it."""
 
 import os
 import secrets
@@ -7,6 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+
+from api import settings_file
+from domain import catalogue
 
 DEFAULT_USER_ID = UUID("00000000-0000-0000-0000-000000000000")
 
@@ -44,6 +48,10 @@ class Config:
     password_from_env: bool
     default_llm_config: dict[str, Any]
     default_embedding_config: dict[str, Any]
+    default_preset: str = catalogue.DEFAULT_PRESET
+    default_persona: str = catalogue.DEFAULT_PERSONA
+    default_human: str = catalogue.DEFAULT_HUMAN
+    embedded_gguf: str | None = None  # another GGUF file for the embedded model
     openai_api_key: str | None = field(default=None, repr=False)
     default_user_id: UUID = DEFAULT_USER_ID
     max_body_bytes: int = 1_048_576
@@ -58,8 +66,11 @@ class Config:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
         env = os.environ if env is None else env
+        home = Path(env.get("MEMGPT_HOME") or Path.home() / ".memgpt").expanduser()
+        saved = settings_file.read(home)
+        defaults = {k: v for k, v in saved.get("defaults", {}).items() if v}
         password = env.get("MEMGPT_SERVER_PASS")
-        llm = EMBEDDED_LLM | _overrides(
+        llm = EMBEDDED_LLM | saved.get("model", {}) | _overrides(
             env,
             {
                 "MEMGPT_MODEL_ENDPOINT_TYPE": "model_endpoint_type",
@@ -69,7 +80,7 @@ class Config:
             },
             {"context_window"},
         )
-        embedding = EMBEDDED_EMBEDDING | _overrides(
+        embedding = EMBEDDED_EMBEDDING | saved.get("embedding", {}) | _overrides(
             env,
             {
                 "MEMGPT_EMBEDDING_ENDPOINT_TYPE": "embedding_endpoint_type",
@@ -80,12 +91,16 @@ class Config:
             {"embedding_dim"},
         )
         return cls(
-            home=Path(env.get("MEMGPT_HOME") or Path.home() / ".memgpt").expanduser(),
+            home=home,
             pg_uri=env.get("MEMGPT_PG_URI") or None,
             server_password=password or secrets.token_urlsafe(16),
             password_from_env=bool(password),
             default_llm_config=llm,
             default_embedding_config=embedding,
+            default_preset=defaults.get("preset", catalogue.DEFAULT_PRESET),
+            default_persona=defaults.get("persona", catalogue.DEFAULT_PERSONA),
+            default_human=defaults.get("human", catalogue.DEFAULT_HUMAN),
+            embedded_gguf=env.get("MEMGPT_EMBEDDED_GGUF") or None,
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             max_body_bytes=int(env.get("MEMGPT_MAX_BODY_BYTES", 1_048_576)),
             log_level=env.get("MEMGPT_LOG_LEVEL", "info"),

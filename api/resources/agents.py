@@ -13,8 +13,8 @@ from falcon.asgi import Request, Response
 
 from api import schemas as s
 from api.commands import Commands
+from api.config import Config
 from api.http import operation
-from domain import catalogue
 from domain.app import MemGPT
 from domain.functions import schemas_for
 from projections.views import Views
@@ -76,13 +76,12 @@ class AgentReader:
 
 
 class Agents:
-    def __init__(self, app: MemGPT, commands: Commands, views: Views, llm: dict[str, Any], embedding: dict[str, Any]) -> None:
+    def __init__(self, app: MemGPT, commands: Commands, views: Views, config: Config) -> None:
         self._app = app
         self._run = commands
         self._views = views
         self._reader = AgentReader(views)
-        self._llm = llm
-        self._embedding = embedding
+        self._config = config
 
     @operation("List the caller's agents", response=s.ListAgentsResponse)
     async def on_get(self, req: Request, resp: Response) -> s.ListAgentsResponse:
@@ -91,16 +90,16 @@ class Agents:
 
     @operation("Create an agent", body=s.CreateAgentRequest, response=s.AgentStateResponse, errors=(409, 422))
     async def on_post(self, req: Request, resp: Response, body: s.CreateAgentRequest) -> s.AgentStateResponse:
-        config = body.config
+        given, defaults = body.config, self._config
         agent = await self._run(
             self._app.create_agent,
             req.context.principal.user_id,
-            config.name,
-            config.preset or catalogue.DEFAULT_PRESET,
-            config.persona or catalogue.DEFAULT_PERSONA,
-            config.human or catalogue.DEFAULT_HUMAN,
-            _merged(self._llm, config.llm_config),
-            _merged(self._embedding, config.embedding_config),
+            given.name,
+            given.preset or defaults.default_preset,
+            given.persona or defaults.default_persona,
+            given.human or defaults.default_human,
+            _merged(defaults.default_llm_config, given.llm_config),
+            _merged(defaults.default_embedding_config, given.embedding_config),
         )
         return s.AgentStateResponse(agent_state(await self._reader.row(req, agent.id)))
 

@@ -18,88 +18,11 @@ from api import schemas as s
 from api.commands import Commands
 from api.http import operation
 from api.resources.agents import AgentReader
-from api.tail import LogTail
-from domain import frames
-from domain.app import LAST_POSITION, MemGPT
+from api.turns.follow import Turns
+from domain.app import MemGPT
 from domain.commands import dump, memory_dump
 from domain.errors import TurnRefused
 from projections.views import Views
-
-KEEPALIVE_SECONDS = 15.0
-
-
-class Turns:
-    """Queues turns and follows them on the log."""
-
-    def __init__(self, app: MemGPT, commands: Commands, tail: LogTail, turn_timeout: float) -> None:
-        self._app = app
-        self._run = commands
-        self._tail = tail
-        self._timeout = turn_timeout
-
-    async def queue(self, command: Any, *args: Any) -> tuple[UUID, int]:
-        """Run a command that queues a turn; returns the turn and the log position to follow from."""
-
-        def run() -> tuple[UUID, int]:
-            return command(*args), LAST_POSITION.get()
-
-        turn_id, position = await asyncio.to_thread(run)
-        return turn_id, position
-
-    async def events(self, agent_id: UUID, turn_id: UUID, after: int) -> AsyncIterator[tuple[int, list[dict[str, str]]] | None]:
-        """(position, frames) for each event of the turn, None as a keep-alive tick."""
-        async for item in self._tail.events(agent_id, after, KEEPALIVE_SECONDS):
-            if item is None:
-                yield None
-                continue
-            position, event = item
-            if frames.turn_of(event) == turn_id or frames.ends_turn(event, turn_id):
-                yield position, [f.to_json() for f in frames.frames(event)]
-                if frames.ends_turn(event, turn_id):
-                    return
-
-    async def collect(self, agent_id: UUID, turn_id: UUID, after: int) -> list[dict[str, str]]:
-        """The turn's frames once it ended; the views have caught up with it by then, so the
-        caller's next read (memory, history) already shows what the turn did."""
-        collected: list[dict[str, str]] = []
-        last = after
-
-        async def gather() -> None:
-            nonlocal last
-            async for item in self.events(agent_id, turn_id, after):
-                if item is not None:
-                    last = item[0]
-                    collected.extend(item[1])
-
-        try:
-            await asyncio.wait_for(gather(), self._timeout)
-        except TimeoutError:
-            raise falcon.HTTPGatewayTimeout(description="The turn did not finish in time; it goes on, see the history.") from None
-        await self._run.caught_up(last)
-        return collected
-
-    def stream(self, resp: Response, agent_id: UUID, turn_id: UUID, after: int) -> None:
-        async def sse() -> AsyncIterator[SSEvent | None]:
-            async for item in self.events(agent_id, turn_id, after):
-                if item is None:
-                    yield None  # keep-alive comment; also how a gone client is noticed
-                    continue
-                position, shown = item
-                for i, frame in enumerate(shown):
-                    last = i == len(shown) - 1
-                    yield SSEvent(data=orjson.dumps(frame), event_id=str(position) if last else None)
-
-        resp.content_type = "text/event-stream"
-        resp.sse = sse()
-
-    async def turn_at(self, agent_id: UUID, position: int) -> UUID:
-        """The turn an earlier event (a `Last-Event-ID`) belongs to."""
-        event = await self._tail.event_at(agent_id, position)
-        turn = frames.turn_of(event) if event is not None else None
-        if turn is not None:
-            return turn
-        raise falcon.HTTPBadRequest(description="Last-Event-ID does not name an event of this agent's turns.")
-
 
 def _message(row: dict[str, Any], user_id: UUID, model: str | None) -> s.MessageModel:
     call = row["tool_call"]
@@ -115,6 +38,24 @@ def _message(row: dict[str, Any], user_id: UUID, model: str | None) -> s.Message
         model=model if row["role"] == "assistant" else None,
         created_at=row["created_at"].isoformat(),
     )
+
+
+def stream(resp: Response, turns: Turns, agent_id: UUID, turn_id: UUID, after: int) -> None:
+    """Answer with the turn as server-sent events: `data: {...}`, and `id: <log position>` on
+    the last frame of each event, so `Last-Event-ID` resumes after whole events."""
+
+    async def sse() -> AsyncIterator[SSEvent | None]:
+        async for item in turns.events(agent_id, turn_id, after):
+            if item is None:
+                yield None  # keep-alive comment; also how a gone client is noticed
+                continue
+            position, shown = item
+            for i, frame in enumerate(shown):
+                last = i == len(shown) - 1
+                yield SSEvent(data=orjson.dumps(frame), event_id=str(position) if last else None)
+
+    resp.content_type = "text/event-stream"
+    resp.sse = sse()
 
 
 class Messages:
@@ -136,7 +77,7 @@ class Messages:
         else:
             turn_id, after = await self._turns.queue(self._app.queue_turn, user_id, agent_id, body.role, body.message)
         if body.stream:
-            self._turns.stream(resp, agent_id, turn_id, after)
+            stream(resp, self._turns, agent_id, turn_id, after)
             return None
         return s.UserMessageResponse(await self._turns.collect(agent_id, turn_id, after))
 
