@@ -48,7 +48,9 @@ class AuthMiddleware:
     def __init__(self, authenticator: Authenticator) -> None:
         self._auth = authenticator
 
-    async def process_resource(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, resource: object, params: dict) -> None:
+    async def process_resource(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, resource: object, params: dict
+    ) -> None:
         need = getattr(resource, "auth", "user")
         if resource is None or need is None:
             return

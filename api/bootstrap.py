@@ -6,15 +6,17 @@ serves requests; `Services.open()`/`close()` handle the parts that live on the e
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
 import migrations
-from api.config import Config
+from api.config import EMBEDDED_LLM, Config
 from api.database import Database, eventsourcing_env
 from api.tail import LogTail
+from api.turns.embedded import EmbeddedChat
 from api.turns.llm import Models, Retry
 from api.turns.memories import Memories
 from api.turns.runner import TurnRunner
@@ -80,7 +82,12 @@ def bootstrap(config: Config) -> Services:
     locks = AsyncConnectionPool(dsn, min_size=1, max_size=16, open=False, kwargs={"autocommit": True})
     http = httpx.AsyncClient(timeout=httpx.Timeout(config.llm_timeout, connect=10.0))
     tail = LogTail(dsn, pool, app.mapper)
-    models = Models(http, config.openai_api_key, Retry(config.llm_attempts, config.llm_backoff))
+    embedded = EmbeddedChat(
+        Path(config.embedded_gguf) if config.embedded_gguf else None,
+        config.home / "models",
+        n_ctx=int(EMBEDDED_LLM["context_window"]),
+    )
+    models = Models(http, config.openai_api_key, Retry(config.llm_attempts, config.llm_backoff), embedded)
     turns = TurnRunner(app, tail, locks, models, Memories(pool)) if config.run_turns else None
     return Services(
         config=config,

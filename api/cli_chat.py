@@ -37,8 +37,14 @@ async def _agent_id(services: Services, user_id: UUID, args: argparse.Namespace)
             return row["id"], row["name"]
     cfg = services.config
     agent = await Commands(services.watch, cfg.projection_wait_seconds)(
-        services.app.create_agent, user_id, args.agent, cfg.default_preset, cfg.default_persona,
-        cfg.default_human, cfg.default_llm_config, cfg.default_embedding_config,
+        services.app.create_agent,
+        user_id,
+        args.agent,
+        cfg.default_preset,
+        cfg.default_persona,
+        cfg.default_human,
+        cfg.default_llm_config,
+        cfg.default_embedding_config,
     )
     return agent.id, agent.name
 

@@ -16,12 +16,18 @@ QUICKSTARTS: dict[str, dict[str, dict[str, Any]]] = {
     "embedded": {"model": EMBEDDED_LLM, "embedding": EMBEDDED_EMBEDDING},
     "openai": {
         "model": {
-            "model": "gpt-4", "model_endpoint_type": "openai", "model_endpoint": "https://api.openai.com/v1",
-            "model_wrapper": None, "context_window": 8192,
+            "model": "gpt-4",
+            "model_endpoint_type": "openai",
+            "model_endpoint": "https://api.openai.com/v1",
+            "model_wrapper": None,
+            "context_window": 8192,
         },
         "embedding": {
-            "embedding_endpoint_type": "openai", "embedding_endpoint": "https://api.openai.com/v1",
-            "embedding_model": "text-embedding-ada-002", "embedding_dim": 1536, "embedding_chunk_size": 300,
+            "embedding_endpoint_type": "openai",
+            "embedding_endpoint": "https://api.openai.com/v1",
+            "embedding_model": "text-embedding-ada-002",
+            "embedding_dim": 1536,
+            "embedding_chunk_size": 300,
         },
     },
 }
@@ -68,7 +74,14 @@ def configure(args: argparse.Namespace, config: Config) -> int:
 
 def quickstart(args: argparse.Namespace, config: Config) -> int:
     chosen = QUICKSTARTS[args.backend]
-    values = {"defaults": {"preset": catalogue.DEFAULT_PRESET, "persona": catalogue.DEFAULT_PERSONA, "human": catalogue.DEFAULT_HUMAN}, **chosen}
+    values = {
+        "defaults": {
+            "preset": catalogue.DEFAULT_PRESET,
+            "persona": catalogue.DEFAULT_PERSONA,
+            "human": catalogue.DEFAULT_HUMAN,
+        },
+        **chosen,
+    }
     path = settings_file.write(config.home, values)
     print(f"Saved the {args.backend} quickstart configuration to {path}")
     if args.backend == "openai":

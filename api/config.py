@@ -70,25 +70,33 @@ class Config:
         saved = settings_file.read(home)
         defaults = {k: v for k, v in saved.get("defaults", {}).items() if v}
         password = env.get("MEMGPT_SERVER_PASS")
-        llm = EMBEDDED_LLM | saved.get("model", {}) | _overrides(
-            env,
-            {
-                "MEMGPT_MODEL_ENDPOINT_TYPE": "model_endpoint_type",
-                "MEMGPT_MODEL_ENDPOINT": "model_endpoint",
-                "MEMGPT_MODEL": "model",
-                "MEMGPT_CONTEXT_WINDOW": "context_window",
-            },
-            {"context_window"},
+        llm = (
+            EMBEDDED_LLM
+            | saved.get("model", {})
+            | _overrides(
+                env,
+                {
+                    "MEMGPT_MODEL_ENDPOINT_TYPE": "model_endpoint_type",
+                    "MEMGPT_MODEL_ENDPOINT": "model_endpoint",
+                    "MEMGPT_MODEL": "model",
+                    "MEMGPT_CONTEXT_WINDOW": "context_window",
+                },
+                {"context_window"},
+            )
         )
-        embedding = EMBEDDED_EMBEDDING | saved.get("embedding", {}) | _overrides(
-            env,
-            {
-                "MEMGPT_EMBEDDING_ENDPOINT_TYPE": "embedding_endpoint_type",
-                "MEMGPT_EMBEDDING_ENDPOINT": "embedding_endpoint",
-                "MEMGPT_EMBEDDING_MODEL": "embedding_model",
-                "MEMGPT_EMBEDDING_DIM": "embedding_dim",
-            },
-            {"embedding_dim"},
+        embedding = (
+            EMBEDDED_EMBEDDING
+            | saved.get("embedding", {})
+            | _overrides(
+                env,
+                {
+                    "MEMGPT_EMBEDDING_ENDPOINT_TYPE": "embedding_endpoint_type",
+                    "MEMGPT_EMBEDDING_ENDPOINT": "embedding_endpoint",
+                    "MEMGPT_EMBEDDING_MODEL": "embedding_model",
+                    "MEMGPT_EMBEDDING_DIM": "embedding_dim",
+                },
+                {"embedding_dim"},
+            )
         )
         return cls(
             home=home,

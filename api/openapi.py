@@ -30,7 +30,12 @@ TITLES = {"memgpt": "MemGPT server API", "assistants": "MemGPT Assistants-compat
 
 def _path_parameters(path: str) -> tuple[str, list[dict[str, Any]]]:
     params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"} if kind == "uuid" else {"type": "string"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid"} if kind == "uuid" else {"type": "string"},
+        }
         for name, kind in _FIELD.findall(path)
     ]
     return _FIELD.sub(r"{\1}", path), params

@@ -16,6 +16,7 @@ class Error(Struct):
 
 # admin
 
+
 class UserSummary(Struct):
     user_id: UUID
 
@@ -66,6 +67,7 @@ class DeleteAPIKeyResponse(Struct):
 
 
 # agents
+
 
 class LLMConfigModel(Struct, kw_only=True):
     model: str | None = None
@@ -200,8 +202,10 @@ class UserMessageBody(Struct, kw_only=True):
 class UserMessageResponse(Struct):
     messages: Annotated[
         list[dict[str, str]],
-        Meta(description="The turn's events in order: internal_monologue, function_call, assistant_message, "
-             "function_return (+status), internal_error; each with date (ISO 8601, UTC)."),
+        Meta(
+            description="The turn's events in order: internal_monologue, function_call, assistant_message, "
+            "function_return (+status), internal_error; each with date (ISO 8601, UTC)."
+        ),
     ]
 
 
@@ -247,6 +251,7 @@ class CommandResponse(Struct):
 
 
 # catalogue
+
 
 class CatalogueEntry(Struct):
     name: str

@@ -11,7 +11,13 @@ from typing import Any
 SECTIONS = {
     "defaults": ("preset", "persona", "human"),
     "model": ("model", "model_endpoint_type", "model_endpoint", "model_wrapper", "context_window"),
-    "embedding": ("embedding_endpoint_type", "embedding_endpoint", "embedding_model", "embedding_dim", "embedding_chunk_size"),
+    "embedding": (
+        "embedding_endpoint_type",
+        "embedding_endpoint",
+        "embedding_model",
+        "embedding_dim",
+        "embedding_chunk_size",
+    ),
 }
 INTEGERS = {"context_window", "embedding_dim", "embedding_chunk_size"}
 

@@ -119,7 +119,9 @@ class LogTail:
                 async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     if not self._ready.is_set():
-                        row = await (await conn.execute("SELECT coalesce(max(notification_id), 0) FROM memgpt_events")).fetchone()
+                        row = await (
+                            await conn.execute("SELECT coalesce(max(notification_id), 0) FROM memgpt_events")
+                        ).fetchone()
                         self._position = row[0] if row else 0
                         self._ready.set()
                     while True:

@@ -11,10 +11,9 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID, uuid4
-
-from datetime import UTC, datetime
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Recording, Transcoder, Transcoding
@@ -22,7 +21,6 @@ from eventsourcing.persistence import IntegrityError, Recording, Transcoder, Tra
 from domain import catalogue, keys, memory, messages, names, step
 from domain.agents import Agent
 from domain.audit import AuditedMapper
-from domain.messages import Message, ToolCall
 from domain.errors import (
     AgentNotFound,
     DefaultUserProtected,
@@ -32,6 +30,7 @@ from domain.errors import (
     UserAlreadyExists,
     UserNotFound,
 )
+from domain.messages import Message, ToolCall
 from domain.names import AgentName
 from domain.users import User
 
@@ -83,8 +82,21 @@ def boot_messages(system: str, now: datetime) -> list[Message]:
     call = ToolCall(f"call_{uuid4().hex[:24]}", "send_message", '{"message": "Hello! I\'m here and ready to talk."}')
     return [
         Message(uuid4(), "system", system, now),
-        Message(uuid4(), "assistant", "Boot sequence finished, persona loaded. Checking that messaging works.", now, tool_call=call),
-        Message(uuid4(), "function", messages.function_result("OK", "None", now), now, name="send_message", tool_call_id=call.id),
+        Message(
+            uuid4(),
+            "assistant",
+            "Boot sequence finished, persona loaded. Checking that messaging works.",
+            now,
+            tool_call=call,
+        ),
+        Message(
+            uuid4(),
+            "function",
+            messages.function_result("OK", "None", now),
+            now,
+            name="send_message",
+            tool_call_id=call.id,
+        ),
         Message(uuid4(), "user", messages.login_text(now), now),
     ]
 
@@ -261,7 +273,6 @@ class MemGPT(Application[UUID]):
         agent.delete()
         self.save(agent, self._release(user_id, agent.name))
 
-
     # turns
 
     @retrying
@@ -346,7 +357,6 @@ class MemGPT(Application[UUID]):
         else:
             agent.fail_turn(turn_id, failure)
         self.save(agent)
-
 
     # the agent commands that change it
 

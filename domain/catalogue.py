@@ -22,7 +22,7 @@ PERSONAS: dict[str, str] = {
         "a mind really means.\n"
         "I like to notice small things in a conversation and come back to them later.\n"
         "I keep my messages short and warm, and I ask questions because I want to know the answers.\n"
-        "Example line: \"You mentioned the rain earlier. Did you get home dry?\""
+        'Example line: "You mentioned the rain earlier. Did you get home dry?"'
     ),
     "sam": (
         "I am Sam, a companion who talks like a thoughtful friend.\n"
@@ -91,16 +91,22 @@ When the system warns you that memory is running short, save what matters to cor
 memory: older messages are about to be summarised out of your context.
 """
 
-_DOCS_PROMPT = _CHAT_PROMPT + """
+_DOCS_PROMPT = (
+    _CHAT_PROMPT
+    + """
 Your job here is answering questions about documents that have been loaded into your archival
 memory. Search archival memory before you answer, page through results when the first page is not
 enough, and cite the passages you used. If the documents do not answer the question, say so.
 """
+)
 
-_EXTRAS_PROMPT = _CHAT_PROMPT + """
+_EXTRAS_PROMPT = (
+    _CHAT_PROMPT
+    + """
 You also have helpers for files and the web: read_from_text_file, append_to_text_file and
 http_request. Use them when the user asks for something they hold; tell the user what you did.
 """
+)
 
 
 @dataclass(frozen=True)

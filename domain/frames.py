@@ -50,6 +50,8 @@ def turn_of(event: Any) -> Any:
 
 
 def ends_turn(event: Any, turn_id: Any) -> bool:
-    return isinstance(event, (Agent.TurnCompleted, Agent.TurnFailed)) and event.turn_id == turn_id or (
-        isinstance(event, Agent.Deleted)
+    return (
+        isinstance(event, (Agent.TurnCompleted, Agent.TurnFailed))
+        and event.turn_id == turn_id
+        or (isinstance(event, Agent.Deleted))
     )

@@ -20,9 +20,7 @@ def _checked(memory: Mapping[str, str], section: str, text: str) -> dict[str, st
     if section not in SECTIONS:
         raise CoreMemorySectionUnknown(f"Unknown core memory section {section!r}: use 'persona' or 'human'.")
     if len(text) > SECTION_LIMIT:
-        raise CoreMemoryLimitExceeded(
-            f"Edit failed: exceeds {SECTION_LIMIT} character limit (requested {len(text)})."
-        )
+        raise CoreMemoryLimitExceeded(f"Edit failed: exceeds {SECTION_LIMIT} character limit (requested {len(text)}).")
     return {**memory, section: text}
 
 

@@ -49,7 +49,9 @@ class Message:
             out: dict[str, Any] = {"role": "assistant", "content": self.text}
             if self.tool_call:
                 call = self.tool_call
-                out["tool_calls"] = [{"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}]
+                out["tool_calls"] = [
+                    {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+                ]
             return out
         if self.role == "function":
             return {"role": "tool", "tool_call_id": self.tool_call_id, "content": self.text or ""}

@@ -17,20 +17,54 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9 _-]{1,50}$")
 _NAMESPACE = UUID("6f3c1f1e-8d7a-4d51-9a53-2b7f5c0e4a11")
 
 _ADJECTIVES = (
-    "Amber", "Brave", "Calm", "Dapper", "Eager", "Fuzzy", "Gentle", "Happy", "Jolly", "Keen",
-    "Lively", "Merry", "Nimble", "Plucky", "Quiet", "Rustic", "Sunny", "Tidy", "Witty", "Zesty",
+    "Amber",
+    "Brave",
+    "Calm",
+    "Dapper",
+    "Eager",
+    "Fuzzy",
+    "Gentle",
+    "Happy",
+    "Jolly",
+    "Keen",
+    "Lively",
+    "Merry",
+    "Nimble",
+    "Plucky",
+    "Quiet",
+    "Rustic",
+    "Sunny",
+    "Tidy",
+    "Witty",
+    "Zesty",
 )
 _NOUNS = (
-    "Badger", "Comet", "Falcon", "Gecko", "Heron", "Koala", "Lynx", "Marmot", "Narwhal", "Otter",
-    "Panda", "Puffin", "Quokka", "Raven", "Sparrow", "Tapir", "Walrus", "Wombat", "Yak", "Zebra",
+    "Badger",
+    "Comet",
+    "Falcon",
+    "Gecko",
+    "Heron",
+    "Koala",
+    "Lynx",
+    "Marmot",
+    "Narwhal",
+    "Otter",
+    "Panda",
+    "Puffin",
+    "Quokka",
+    "Raven",
+    "Sparrow",
+    "Tapir",
+    "Walrus",
+    "Wombat",
+    "Yak",
+    "Zebra",
 )
 
 
 def check(name: str) -> str:
     if not NAME_PATTERN.fullmatch(name):
-        raise InvalidAgentName(
-            "Agent names are 1-50 characters: letters, digits, spaces, '-' and '_'."
-        )
+        raise InvalidAgentName("Agent names are 1-50 characters: letters, digits, spaces, '-' and '_'.")
     return name
 
 

@@ -122,7 +122,9 @@ def page_text(results: list[str], total: int, page: int) -> str:
     if total == 0:
         return "No results found."
     pages = math.ceil(total / PAGE_SIZE)
-    return f"Showing {len(results)} of {total} results (page {page}/{pages - 1}): " + json.dumps(results, ensure_ascii=False)
+    return f"Showing {len(results)} of {total} results (page {page}/{pages - 1}): " + json.dumps(
+        results, ensure_ascii=False
+    )
 
 
 def clip(result: str) -> str:

@@ -37,9 +37,19 @@ class AgentsView(View):
                 " functions, core_memory, llm_config, embedding_config, message_ids, created_at)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (
-                    e.originator_id, e.user_id, e.name, e.preset, e.persona_name, e.human_name, e.system,
-                    Jsonb(e.functions), Jsonb(e.core_memory), Jsonb(e.llm_config),
-                    Jsonb(e.embedding_config), Jsonb([str(m.id) for m in e.messages]), e.timestamp,
+                    e.originator_id,
+                    e.user_id,
+                    e.name,
+                    e.preset,
+                    e.persona_name,
+                    e.human_name,
+                    e.system,
+                    Jsonb(e.functions),
+                    Jsonb(e.core_memory),
+                    Jsonb(e.llm_config),
+                    Jsonb(e.embedding_config),
+                    Jsonb([str(m.id) for m in e.messages]),
+                    e.timestamp,
                 ),
             )
         ]
@@ -50,9 +60,7 @@ class AgentsView(View):
 
     @statements.register
     def _(self, e: Agent.CoreMemoryReplaced) -> list[Statement]:
-        return [
-            ("UPDATE view_agents SET core_memory = %s WHERE id = %s", (Jsonb(e.core_memory), e.originator_id))
-        ]
+        return [("UPDATE view_agents SET core_memory = %s WHERE id = %s", (Jsonb(e.core_memory), e.originator_id))]
 
     @statements.register
     def _(self, e: Agent.Deleted) -> list[Statement]:

@@ -26,9 +26,7 @@ class ViewRecorder(PostgresTrackingRecorder):
             for sql, params in statements:
                 curs.execute(sql, params)
             self._insert_tracking(curs, tracking)
-            curs.execute(
-                "SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.view_name}:{tracking.notification_id}")
-            )
+            curs.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.view_name}:{tracking.notification_id}"))
 
 
 class View(Projection[ViewRecorder]):

@@ -21,9 +21,17 @@ def _insert(agent_id: Any, message: Message, position: int, seq: int = 0) -> Sta
         " (id, agent_id, role, text, content, name, tool_call, tool_call_id, created_at, position, seq)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
         (
-            message.id, agent_id, message.role, message.text, plain_text(message), message.name,
+            message.id,
+            agent_id,
+            message.role,
+            message.text,
+            plain_text(message),
+            message.name,
             Jsonb(message.to_dict()["tool_call"]) if message.tool_call else None,
-            message.tool_call_id, message.created_at, position, seq,
+            message.tool_call_id,
+            message.created_at,
+            position,
+            seq,
         ),
     )
 

@@ -40,9 +40,7 @@ class Views:
         return KeyRecord(row["key_id"], row["user_id"]) if row else None
 
     async def masked_keys(self, user_id: UUID) -> list[str]:
-        rows = await self._all(
-            "SELECT masked FROM view_keys WHERE user_id = %s ORDER BY created_at, key_id", user_id
-        )
+        rows = await self._all("SELECT masked FROM view_keys WHERE user_id = %s ORDER BY created_at, key_id", user_id)
         return [r["masked"] for r in rows]
 
     async def agents(self, user_id: UUID) -> list[dict[str, Any]]:
@@ -52,17 +50,19 @@ class Views:
         """An agent of this user; another user's agent reads exactly like a missing one."""
         return await self._one("SELECT * FROM view_agents WHERE id = %s AND user_id = %s", agent_id, user_id)
 
-
-
     async def messages(self, agent_id: UUID, start: int, count: int) -> list[dict[str, Any]]:
         """A page of an agent's message history, newest first."""
         return await self._all(
             "SELECT * FROM view_messages WHERE agent_id = %s ORDER BY position DESC, seq DESC LIMIT %s OFFSET %s",
-            agent_id, count, start,
+            agent_id,
+            count,
+            start,
         )
 
     async def message_counts(self, agent_id: UUID) -> dict[str, int]:
-        rows = await self._all("SELECT role, count(*) AS n FROM view_messages WHERE agent_id = %s GROUP BY role", agent_id)
+        rows = await self._all(
+            "SELECT role, count(*) AS n FROM view_messages WHERE agent_id = %s GROUP BY role", agent_id
+        )
         return {r["role"]: r["n"] for r in rows}
 
     async def passage_count(self, agent_id: UUID) -> int:

@@ -17,7 +17,13 @@ def tool_reply(name: str, args: dict[str, Any], thoughts: str | None = None) -> 
     return {
         "role": "assistant",
         "content": thoughts,
-        "tool_calls": [{"id": f"call_{time.monotonic_ns()}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}],
+        "tool_calls": [
+            {
+                "id": f"call_{time.monotonic_ns()}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(args)},
+            }
+        ],
     }
 
 
@@ -106,7 +112,12 @@ class FakeLLM:
             reply = reply(body)
         if reply is None:
             reply = self._default(body)
-        return 200, {"id": "chatcmpl-fake", "object": "chat.completion", "model": body.get("model"), "choices": [{"index": 0, "message": reply, "finish_reason": "stop"}]}
+        return 200, {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "model": body.get("model"),
+            "choices": [{"index": 0, "message": reply, "finish_reason": "stop"}],
+        }
 
     @staticmethod
     def _default(body: dict[str, Any]) -> dict[str, Any]:

@@ -42,7 +42,9 @@ def event_count(dsn: str) -> int:
 class Server:
     """`memgpt server` in a child process, bound to a free loopback port."""
 
-    def __init__(self, home: Path, dsn: str | None, env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, home: Path, dsn: str | None, env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.home = home
         self.dsn = dsn
         self.port = free_port()

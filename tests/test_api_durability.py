@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support import MEMGPT, PASSWORD, Server
+from tests.support import MEMGPT, Server
 
 VIEW_TABLES = ("view_users", "view_keys", "view_agents")
 
@@ -70,7 +70,9 @@ def test_restart_keeps_everything_and_rebuilt_views_equal_live_ones(dsn: str, tm
     server = Server(tmp_path, dsn).start()
     try:
         assert _answers(server, key) == live
-        busy = subprocess.run([MEMGPT, "rebuild"], env=os.environ | {"MEMGPT_PG_URI": dsn}, capture_output=True, text=True)
+        busy = subprocess.run(
+            [MEMGPT, "rebuild"], env=os.environ | {"MEMGPT_PG_URI": dsn}, capture_output=True, text=True
+        )
         assert busy.returncode == 1 and "stop it" in busy.stderr
     finally:
         server.stop()
@@ -98,7 +100,10 @@ def test_events_record_the_user_and_request_behind_them(server: Server, dsn: str
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT topic, state FROM memgpt_events ORDER BY notification_id").fetchall()
     causes = {topic: json.loads(bytes(state))["caused_by"] for topic, state in rows if b"req-create" in bytes(state)}
-    assert causes["memgpt.User.Created"] == {"request_id": "req-create-user", "user_id": "00000000-0000-0000-0000-000000000000"}
+    assert causes["memgpt.User.Created"] == {
+        "request_id": "req-create-user",
+        "user_id": "00000000-0000-0000-0000-000000000000",
+    }
     assert causes["memgpt.User.KeyIssued"]["request_id"] == "req-create-user"
     assert causes["memgpt.Agent.Created"] == {"request_id": "req-create-agent", "user_id": user["user_id"]}
     assert causes["memgpt.AgentName.Created"]["request_id"] == "req-create-agent"
@@ -110,7 +115,10 @@ def test_deletions_are_events_too(server: Server, dsn: str) -> None:
         agent = admin.post("/api/agents", json={"config": {}}).json()["agent_state"]
         admin.delete(f"/api/agents/{agent['id']}")
     with psycopg.connect(dsn) as conn:
-        topics = [r[0] for r in conn.execute(
-            "SELECT topic FROM memgpt_events WHERE originator_id = %s ORDER BY originator_version", (agent["id"],)
-        )]
+        topics = [
+            r[0]
+            for r in conn.execute(
+                "SELECT topic FROM memgpt_events WHERE originator_id = %s ORDER BY originator_version", (agent["id"],)
+            )
+        ]
     assert topics == ["memgpt.Agent.Created", "memgpt.Agent.Deleted"]

@@ -31,7 +31,9 @@ def test_admin_and_user_keys_see_only_their_own_agents(server: Server) -> None:
         assert user.get("/api/agents").json() == {"num_agents": 0, "agents": []}
         r = user.post(
             "/api/agents",
-            json={"config": {"name": "MyCustomAgent", "preset": "memgpt_chat", "human": "cs_phd", "persona": "sam_pov"}},
+            json={
+                "config": {"name": "MyCustomAgent", "preset": "memgpt_chat", "human": "cs_phd", "persona": "sam_pov"}
+            },
         )
         assert r.status_code == 200, r.text
         mine = r.json()["agent_state"]
@@ -56,16 +58,46 @@ def test_agent_state_has_the_contract_shape_and_defaults(server: Server) -> None
         # the original client sends null for every field it was not given
         r = admin.post(
             "/api/agents",
-            json={"config": {"name": None, "preset": None, "human": None, "persona": None, "llm_config": None, "embedding_config": None}},
+            json={
+                "config": {
+                    "name": None,
+                    "preset": None,
+                    "human": None,
+                    "persona": None,
+                    "llm_config": None,
+                    "embedding_config": None,
+                }
+            },
         )
         assert r.status_code == 200, r.text
         state = r.json()["agent_state"]
-        assert set(state) == {"id", "name", "user_id", "preset", "persona", "human", "llm_config", "embedding_config", "state", "created_at"}
+        assert set(state) == {
+            "id",
+            "name",
+            "user_id",
+            "preset",
+            "persona",
+            "human",
+            "llm_config",
+            "embedding_config",
+            "state",
+            "created_at",
+        }
         assert (state["preset"], state["persona"], state["human"]) == ("memgpt_chat", "sam_pov", "basic")
         assert state["name"]
-        assert set(state["llm_config"]) == {"model", "model_endpoint_type", "model_endpoint", "model_wrapper", "context_window"}
+        assert set(state["llm_config"]) == {
+            "model",
+            "model_endpoint_type",
+            "model_endpoint",
+            "model_wrapper",
+            "context_window",
+        }
         assert set(state["embedding_config"]) == {
-            "embedding_endpoint_type", "embedding_endpoint", "embedding_model", "embedding_dim", "embedding_chunk_size",
+            "embedding_endpoint_type",
+            "embedding_endpoint",
+            "embedding_model",
+            "embedding_dim",
+            "embedding_chunk_size",
         }
         assert isinstance(state["created_at"], int)
         inner = state["state"]
@@ -76,7 +108,16 @@ def test_agent_state_has_the_contract_shape_and_defaults(server: Server) -> None
 
         custom = admin.post(
             "/api/agents",
-            json={"config": {"llm_config": {"model": "gpt-4", "model_endpoint_type": "openai", "model_endpoint": "http://127.0.0.1:9/v1", "context_window": 8192}}},
+            json={
+                "config": {
+                    "llm_config": {
+                        "model": "gpt-4",
+                        "model_endpoint_type": "openai",
+                        "model_endpoint": "http://127.0.0.1:9/v1",
+                        "context_window": 8192,
+                    }
+                }
+            },
         ).json()["agent_state"]
         assert custom["llm_config"]["model"] == "gpt-4" and custom["llm_config"]["context_window"] == 8192
         for path in (f"/api/agents/{custom['id']}", f"/api/agents/{custom['id']}/config"):
@@ -103,7 +144,10 @@ def test_rename_memory_and_delete_in_both_route_forms(server: Server) -> None:
         assert r.json()["new_core_memory"] == {"persona": "I am Sam.", "human": catalogue.HUMANS["basic"]}
         r = admin.post(f"/api/agents/{aid}/memory", json={"human": "Name: Ada"})
         assert r.json()["new_core_memory"] == {"persona": "I am Sam.", "human": "Name: Ada"}
-        assert admin.get(f"/api/agents/{aid}/memory").json()["core_memory"] == {"persona": "I am Sam.", "human": "Name: Ada"}
+        assert admin.get(f"/api/agents/{aid}/memory").json()["core_memory"] == {
+            "persona": "I am Sam.",
+            "human": "Name: Ada",
+        }
         assert admin.get(f"/api/agents/{aid}").json()["agent_state"]["state"]["persona"] == "I am Sam."
         r = admin.post(f"/api/agents/{aid}/memory", json={"human": "h" * 2001})
         assert r.status_code == 422 and "2000" in r.json()["detail"]

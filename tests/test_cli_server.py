@@ -44,7 +44,12 @@ def test_use_ssl_serves_https_with_a_kept_self_signed_certificate(tmp_path: Path
         cert = (tmp_path / "ssl" / "server.crt").read_bytes()
         context = ssl.create_default_context(cadata=cert.decode())
         context.check_hostname = False
-        assert httpx.get(server.url + "/api/humans", headers={"Authorization": "Bearer ilovellms"}, verify=context).status_code == 200
+        assert (
+            httpx.get(
+                server.url + "/api/humans", headers={"Authorization": "Bearer ilovellms"}, verify=context
+            ).status_code
+            == 200
+        )
     finally:
         server.stop()
     server = Server(tmp_path, dsn, args=("--use-ssl",)).start()
@@ -60,13 +65,26 @@ def test_openapi_documents_describe_every_served_route() -> None:
 
     doc = document("memgpt", ROUTES)
     assert set(doc["paths"]) >= {
-        "/admin/users", "/admin/users/{user_id}", "/admin/users/keys", "/api/auth", "/api/agents",
-        "/api/agents/config", "/api/agents/rename", "/api/agents/memory", "/api/agents/{agent_id}",
-        "/api/agents/{agent_id}/config", "/api/agents/{agent_id}/rename", "/api/agents/{agent_id}/memory",
-        "/api/humans", "/api/personas", "/api/presets",
+        "/admin/users",
+        "/admin/users/{user_id}",
+        "/admin/users/keys",
+        "/api/auth",
+        "/api/agents",
+        "/api/agents/config",
+        "/api/agents/rename",
+        "/api/agents/memory",
+        "/api/agents/{agent_id}",
+        "/api/agents/{agent_id}/config",
+        "/api/agents/{agent_id}/rename",
+        "/api/agents/{agent_id}/memory",
+        "/api/humans",
+        "/api/personas",
+        "/api/presets",
     }
     create = doc["paths"]["/api/agents"]["post"]
-    schema = doc["components"]["schemas"][create["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    schema = doc["components"]["schemas"][
+        create["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    ]
     assert schema["required"] == ["config"]
     assert {"200", "400", "401", "413", "422"} <= set(create["responses"])
     assert "403" in doc["paths"]["/admin/users"]["get"]["responses"]

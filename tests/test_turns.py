@@ -16,7 +16,9 @@ def _agent(client: httpx.Client, **config: Any) -> str:
 
 
 def _say(client: httpx.Client, agent_id: str, text: str, **extra: Any) -> list[dict[str, str]]:
-    r = client.post("/api/agents/message", json={"agent_id": agent_id, "message": text, "stream": False, "role": "user", **extra})
+    r = client.post(
+        "/api/agents/message", json={"agent_id": agent_id, "message": text, "stream": False, "role": "user", **extra}
+    )
     assert r.status_code == 200, r.text
     return r.json()["messages"]
 
@@ -46,7 +48,10 @@ def test_a_message_gets_the_reply_of_the_original_walkthrough(chat_server: Serve
         messages = _say(c, aid, "what's the meaning of life? someone told me it's 42...")
     assert _kinds(messages) == [
         ("internal_monologue", "The user said something."),
-        ("function_call", "send_message({'message': \"echo: what's the meaning of life? someone told me it's 42...\"})"),
+        (
+            "function_call",
+            "send_message({'message': \"echo: what's the meaning of life? someone told me it's 42...\"})",
+        ),
         ("assistant_message", "echo: what's the meaning of life? someone told me it's 42..."),
         ("function_return", "None"),
     ]
@@ -55,17 +60,26 @@ def test_a_message_gets_the_reply_of_the_original_walkthrough(chat_server: Serve
     sent = fresh_llm.requests[-1]
     assert sent["model"] == "gpt-4" and sent["headers"]["Authorization"] == "Bearer sk-test-secret"
     assert sent["messages"][0]["role"] == "system" and "<persona>" in sent["messages"][0]["content"]
-    assert {t["function"]["name"] for t in sent["tools"]} >= {"send_message", "core_memory_append", "archival_memory_search"}
+    assert {t["function"]["name"] for t in sent["tools"]} >= {
+        "send_message",
+        "core_memory_append",
+        "archival_memory_search",
+    }
 
 
 def test_streamed_reply_is_server_sent_events_with_log_positions(chat_server: Server, fresh_llm: FakeLLM) -> None:
     with chat_server.client() as c:
         aid = _agent(c, name="Streamer")
-        r = c.post("/api/agents/message", json={"agent_id": aid, "message": "stream me", "stream": True, "role": "user"})
+        r = c.post(
+            "/api/agents/message", json={"agent_id": aid, "message": "stream me", "stream": True, "role": "user"}
+        )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     events = _sse(r)
     assert [next(k for k in d if k not in ("date", "status")) for _, d in events] == [
-        "internal_monologue", "function_call", "assistant_message", "function_return",
+        "internal_monologue",
+        "function_call",
+        "assistant_message",
+        "function_return",
     ]
     assert events[1][1]["function_call"] == "send_message({'message': 'echo: stream me'})"
     assert events[2][1]["assistant_message"] == "echo: stream me"
@@ -75,7 +89,13 @@ def test_streamed_reply_is_server_sent_events_with_log_positions(chat_server: Se
 
 
 def test_memory_edit_with_heartbeat_then_reply(chat_server: Server, fresh_llm: FakeLLM) -> None:
-    fresh_llm.script(tool_reply("core_memory_append", {"name": "human", "content": "Likes tea", "request_heartbeat": True}, "I should save this."))
+    fresh_llm.script(
+        tool_reply(
+            "core_memory_append",
+            {"name": "human", "content": "Likes tea", "request_heartbeat": True},
+            "I should save this.",
+        )
+    )
     with chat_server.client() as c:
         aid = _agent(c, name="Rememberer", human="cs_phd")
         messages = _say(c, aid, "remember Likes tea")
@@ -97,8 +117,15 @@ def test_memory_edit_with_heartbeat_then_reply(chat_server: Server, fresh_llm: F
     assert "Likes tea" in fresh_llm.requests[-1]["messages"][0]["content"]  # the new memory is in the prompt
 
 
-def test_a_failing_function_is_reported_and_the_model_gets_another_step(chat_server: Server, fresh_llm: FakeLLM) -> None:
-    fresh_llm.script(tool_reply("core_memory_replace", {"name": "human", "old_content": "not there", "new_content": "x", "request_heartbeat": False}))
+def test_a_failing_function_is_reported_and_the_model_gets_another_step(
+    chat_server: Server, fresh_llm: FakeLLM
+) -> None:
+    fresh_llm.script(
+        tool_reply(
+            "core_memory_replace",
+            {"name": "human", "old_content": "not there", "new_content": "x", "request_heartbeat": False},
+        )
+    )
     with chat_server.client() as c:
         aid = _agent(c, name="Fumbler")
         before = c.get(f"/api/agents/{aid}/memory").json()["core_memory"]
@@ -113,7 +140,13 @@ def test_a_failing_function_is_reported_and_the_model_gets_another_step(chat_ser
 
 
 def test_malformed_calls_are_fed_back_as_function_errors(chat_server: Server, fresh_llm: FakeLLM) -> None:
-    bad_json = {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "send_message", "arguments": "{not json"}}]}
+    bad_json = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "send_message", "arguments": "{not json"}}
+        ],
+    }
     fresh_llm.script(bad_json, tool_reply("no_such_function", {}), tool_reply("send_message", {"text": "wrong arg"}))
     with chat_server.client() as c:
         aid = _agent(c, name="Garbler")
@@ -152,14 +185,26 @@ def test_conversation_and_archival_memory_functions(chat_server: Server, fresh_l
         none = [m for m in _say(c, aid, "any stripes?") if "function_return" in m][0]["function_return"]
         assert none == "No results found."
 
-        fresh_llm.script(tool_reply("conversation_search_date", {"start_date": "2000-01-01", "end_date": "2999-12-31", "page": 1, "request_heartbeat": False}))
+        fresh_llm.script(
+            tool_reply(
+                "conversation_search_date",
+                {"start_date": "2000-01-01", "end_date": "2999-12-31", "page": 1, "request_heartbeat": False},
+            )
+        )
         paged = [m for m in _say(c, aid, "list by date") if "function_return" in m][0]["function_return"]
         assert paged.startswith("Showing ") and "(page 1/" in paged
-        fresh_llm.script(tool_reply("conversation_search_date", {"start_date": "31/01/2024", "end_date": "2024-02-01", "request_heartbeat": False}))
+        fresh_llm.script(
+            tool_reply(
+                "conversation_search_date",
+                {"start_date": "31/01/2024", "end_date": "2024-02-01", "request_heartbeat": False},
+            )
+        )
         bad = [m for m in _say(c, aid, "bad date") if "function_return" in m][0]
         assert bad["status"] == "error" and "YYYY" not in bad["function_return"] and "date" in bad["function_return"]
 
-        fresh_llm.script(tool_reply("archival_memory_insert", {"content": "Ziggy is a grey tabby.", "request_heartbeat": False}))
+        fresh_llm.script(
+            tool_reply("archival_memory_insert", {"content": "Ziggy is a grey tabby.", "request_heartbeat": False})
+        )
         _say(c, aid, "note that")
         assert c.get(f"/api/agents/{aid}/memory").json()["archival_memory"] == 1
         fresh_llm.script(tool_reply("archival_memory_search", {"query": "tabby", "request_heartbeat": False}))
@@ -192,13 +237,17 @@ def test_history_pages_newest_first_in_both_route_forms(chat_server: Server, fre
         assert set(newest[0]) >= {"id", "user_id", "agent_id", "role", "text", "name", "created_at"}
         everything = c.get(f"/api/agents/{aid}/messages", params={"start": 0, "count": 100}).json()["messages"]
         assert len(everything) == 4 + 3 * 3  # the boot sequence, then user, assistant, function per turn
-        assert c.get(f"/api/agents/{aid}/messages", params={"start": 5, "count": 5}).json()["messages"] == everything[5:10]
+        assert (
+            c.get(f"/api/agents/{aid}/messages", params={"start": 5, "count": 5}).json()["messages"] == everything[5:10]
+        )
         assert everything[-1]["role"] == "system"
         assert c.get("/api/agents/message", params={"agent_id": aid, "start": -1}).status_code == 422
         assert c.get(f"/api/agents/{aid}/memory").json()["recall_memory"] == 13
 
 
-def test_the_model_endpoint_is_retried_and_a_dead_one_ends_the_turn_cleanly(chat_server: Server, fresh_llm: FakeLLM) -> None:
+def test_the_model_endpoint_is_retried_and_a_dead_one_ends_the_turn_cleanly(
+    chat_server: Server, fresh_llm: FakeLLM
+) -> None:
     with chat_server.client() as c:
         aid = _agent(c, name="Patient")
         fresh_llm.fail(429, 503)
@@ -206,8 +255,14 @@ def test_the_model_endpoint_is_retried_and_a_dead_one_ends_the_turn_cleanly(chat
         fresh_llm.fail(500, 500, 500, 500)
         messages = _say(c, aid, "again")
         assert _kinds(messages)[-1][0] == "internal_error"
-        assert "unavailable" in messages[-1]["internal_error"] and "sk-test-secret" not in messages[-1]["internal_error"]
-        dead = _agent(c, name="Unreachable", llm_config={"model_endpoint_type": "openai", "model_endpoint": "http://127.0.0.1:9/v1"})
+        assert (
+            "unavailable" in messages[-1]["internal_error"] and "sk-test-secret" not in messages[-1]["internal_error"]
+        )
+        dead = _agent(
+            c,
+            name="Unreachable",
+            llm_config={"model_endpoint_type": "openai", "model_endpoint": "http://127.0.0.1:9/v1"},
+        )
         r = c.post("/api/agents/message", json={"agent_id": dead, "message": "hi", "stream": True})
         assert _sse(r)[-1][1]["internal_error"].startswith("The model endpoint http://127.0.0.1:9/v1 is unavailable")
         assert ("assistant_message", "echo: after") in _kinds(_say(c, aid, "after"))

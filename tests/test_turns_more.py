@@ -12,7 +12,7 @@ from domain import prompt
 from domain.app import MemGPT
 from tests.fake_llm import FakeLLM, tool_reply
 from tests.support import Server
-from tests.test_turns import _agent, _kinds, _say, _sse
+from tests.test_turns import _agent, _say, _sse
 
 
 def test_two_users_streaming_at_once_see_only_their_own_events(chat_server: Server, fresh_llm: FakeLLM) -> None:
@@ -41,7 +41,9 @@ def test_two_users_streaming_at_once_see_only_their_own_events(chat_server: Serv
         assert r.status_code == 404
 
 
-def test_ten_concurrent_messages_to_one_agent_are_all_answered_in_order(chat_server: Server, fresh_llm: FakeLLM) -> None:
+def test_ten_concurrent_messages_to_one_agent_are_all_answered_in_order(
+    chat_server: Server, fresh_llm: FakeLLM
+) -> None:
     with chat_server.client() as c:
         aid = _agent(c, name="Crowded")
     barrier = threading.Barrier(10)
@@ -57,7 +59,11 @@ def test_ten_concurrent_messages_to_one_agent_are_all_answered_in_order(chat_ser
     with chat_server.client() as c:
         history = c.get(f"/api/agents/{aid}/messages", params={"count": 100}).json()["messages"][::-1]
     users = [json.loads(m["text"])["message"] for m in history if m["role"] == "user" and "user_message" in m["text"]]
-    answers = [json.loads(m["tool_calls"][0]["function"]["arguments"])["message"] for m in history if m["role"] == "assistant" and m["tool_calls"]][1:]
+    answers = [
+        json.loads(m["tool_calls"][0]["function"]["arguments"])["message"]
+        for m in history
+        if m["role"] == "assistant" and m["tool_calls"]
+    ][1:]
     assert sorted(users) == sorted(f"message {i}" for i in range(10))
     assert answers == [f"echo: {u}" for u in users]  # each turn ran whole before the next began
 
@@ -84,7 +90,7 @@ def test_overflow_warns_then_summarises_and_keeps_everything_in_recall(chat_serv
         warnings = [i for i, r in enumerate(fresh_llm.requests) if "nearly full" in json.dumps(r["messages"][-1:])]
         assert warnings and warnings[0] < summaries[0]
         assert all(_tokens(r) <= window for r in fresh_llm.requests if "tools" in r)
-        after = next(r for r in fresh_llm.requests[summaries[0]:] if "tools" in r)
+        after = next(r for r in fresh_llm.requests[summaries[0] :] if "tools" in r)
         assert "We talked about tea" in json.dumps(after["messages"][1])
         state = c.get(f"/api/agents/{aid}").json()["agent_state"]["state"]
         history = c.get(f"/api/agents/{aid}/messages", params={"count": 1000}).json()["messages"]
@@ -93,10 +99,16 @@ def test_overflow_warns_then_summarises_and_keeps_everything_in_recall(chat_serv
         assert "0: I like long walks" in json.dumps(history)  # summarised, not forgotten
 
 
-def test_a_finished_turn_replays_into_the_prompt_the_model_was_sent(chat_server: Server, fresh_llm: FakeLLM, dsn: str) -> None:
+def test_a_finished_turn_replays_into_the_prompt_the_model_was_sent(
+    chat_server: Server, fresh_llm: FakeLLM, dsn: str
+) -> None:
     from api.database import eventsourcing_env
 
-    fresh_llm.script(tool_reply("core_memory_append", {"name": "persona", "content": "I love puns.", "request_heartbeat": True}, "Noting."))
+    fresh_llm.script(
+        tool_reply(
+            "core_memory_append", {"name": "persona", "content": "I love puns.", "request_heartbeat": True}, "Noting."
+        )
+    )
     with chat_server.client() as c:
         aid = _agent(c, name="Replayed")
         _say(c, aid, "be punny")
@@ -117,11 +129,20 @@ def test_a_dropped_stream_resumes_from_last_event_id(chat_server: Server, fresh_
         aid = _agent(c, name="Resumer")
         full = _sse(c.post(f"/api/agents/{aid}/messages", json={"message": "resume me", "stream": True}))
         first_id = next(i for i, _ in full if i is not None)
-        rest = c.post(f"/api/agents/{aid}/messages", json={"message": "ignored", "stream": True}, headers={"Last-Event-ID": first_id})
+        rest = c.post(
+            f"/api/agents/{aid}/messages",
+            json={"message": "ignored", "stream": True},
+            headers={"Last-Event-ID": first_id},
+        )
         assert [d for _, d in _sse(rest)] == [d for _, d in full][2:]
         history = c.get(f"/api/agents/{aid}/messages", params={"count": 100}).text
         assert "ignored" not in history  # resuming does not send the message again
-        assert c.post(f"/api/agents/{aid}/messages", json={"message": "x", "stream": True}, headers={"Last-Event-ID": "1"}).status_code == 400
+        assert (
+            c.post(
+                f"/api/agents/{aid}/messages", json={"message": "x", "stream": True}, headers={"Last-Event-ID": "1"}
+            ).status_code
+            == 400
+        )
 
 
 def test_agent_commands(chat_server: Server, fresh_llm: FakeLLM) -> None:
@@ -146,7 +167,11 @@ def test_agent_commands(chat_server: Server, fresh_llm: FakeLLM) -> None:
         dumped = command("/dump 2")
         assert "I should be warmer." in dumped and "Hello, friend!" in dumped
         assert "echo: first" in command("/retry")
-        users = [m for m in c.get(f"/api/agents/{aid}/messages", params={"count": 100}).json()["messages"] if '"first"' in (m["text"] or "")]
+        users = [
+            m
+            for m in c.get(f"/api/agents/{aid}/messages", params={"count": 100}).json()["messages"]
+            if '"first"' in (m["text"] or "")
+        ]
         assert len(users) == 2  # the retried message is asked again; the first stays in recall
         before = len(c.get(f"/api/agents/{aid}").json()["agent_state"]["state"]["messages"])
         assert command("/pop 2").startswith("Popped the last 2")
@@ -164,10 +189,15 @@ def test_events_of_a_turn_are_attributed_to_its_request(chat_server: Server, fre
         aid = _agent(c, name="Traced")
         c.post(f"/api/agents/{aid}/messages", json={"message": "trace me"}, headers={"X-Request-ID": "turn-req-1"})
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT topic, state FROM memgpt_events WHERE originator_id = %s ORDER BY originator_version", (aid,)).fetchall()
+        rows = conn.execute(
+            "SELECT topic, state FROM memgpt_events WHERE originator_id = %s ORDER BY originator_version", (aid,)
+        ).fetchall()
     queued = [json.loads(bytes(s)) for t, s in rows if t == "memgpt.Agent.TurnQueued"]
     assert queued[0]["caused_by"]["request_id"] == "turn-req-1"
     assert [t for t, _ in rows][-5:] == [
-        "memgpt.Agent.TurnQueued", "memgpt.Agent.TurnStarted", "memgpt.Agent.AssistantSpoke",
-        "memgpt.Agent.FunctionReturned", "memgpt.Agent.TurnCompleted",
+        "memgpt.Agent.TurnQueued",
+        "memgpt.Agent.TurnStarted",
+        "memgpt.Agent.AssistantSpoke",
+        "memgpt.Agent.FunctionReturned",
+        "memgpt.Agent.TurnCompleted",
     ]

@@ -24,10 +24,14 @@ def _env(llm: FakeLLM) -> dict[str, str]:
     }
 
 
-def test_a_worker_process_runs_the_turns_of_a_server_that_does_not(admin_dsn: str, fresh_llm: FakeLLM, tmp_path: Path) -> None:
+def test_a_worker_process_runs_the_turns_of_a_server_that_does_not(
+    admin_dsn: str, fresh_llm: FakeLLM, tmp_path: Path
+) -> None:
     dsn = fresh_database(admin_dsn)
     server = Server(tmp_path, dsn, env=_env(fresh_llm) | {"MEMGPT_RUN_TURNS": "0"}).start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMGPT_")} | _env(fresh_llm) | {"MEMGPT_PG_URI": dsn}
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("MEMGPT_")} | _env(fresh_llm) | {"MEMGPT_PG_URI": dsn}
+    )
     worker = subprocess.Popen([MEMGPT, "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         with server.client() as c:
@@ -59,7 +63,9 @@ def test_sigkill_under_load_loses_nothing_acknowledged(admin_dsn: str, fresh_llm
                 text = f"{aid[:8]} message {n}"
                 try:
                     r = c.post("/api/agents/message", json={"agent_id": aid, "message": text})
-                    if r.status_code == 200 and any(m.get("assistant_message") == f"echo: {text}" for m in r.json()["messages"]):
+                    if r.status_code == 200 and any(
+                        m.get("assistant_message") == f"echo: {text}" for m in r.json()["messages"]
+                    ):
                         acknowledged.append((aid, text))
                     r = c.post(f"/api/agents/{aid}/memory", json={"human": f"edit {n}"})
                     if r.status_code == 200:
@@ -96,7 +102,9 @@ def test_sigkill_under_load_loses_nothing_acknowledged(admin_dsn: str, fresh_llm
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with psycopg.connect(dsn) as conn:
-                busy = conn.execute("SELECT count(*) FROM view_agents WHERE queued_turns > 0 OR turn_open").fetchone()[0]
+                busy = conn.execute("SELECT count(*) FROM view_agents WHERE queued_turns > 0 OR turn_open").fetchone()[
+                    0
+                ]
             if busy == 0:
                 break
             time.sleep(0.2)

@@ -26,12 +26,19 @@ class Users:
     async def on_get(self, req: Request, resp: Response) -> s.GetAllUsersResponse:
         return s.GetAllUsersResponse([s.UserSummary(u) for u in await self._views.user_ids()])
 
-    @operation("Create a user with a first API key", body=s.CreateUserRequest, response=s.CreateUserResponse, errors=(409,))
+    @operation(
+        "Create a user with a first API key", body=s.CreateUserRequest, response=s.CreateUserResponse, errors=(409,)
+    )
     async def on_post(self, req: Request, resp: Response, body: s.CreateUserRequest) -> s.CreateUserResponse:
         user_id, key = await self._run(self._app.create_user, body.user_id, body.api_key_name)
         return s.CreateUserResponse(user_id, key)
 
-    @operation("Delete a user; their keys stop working at once", query=s.UserQuery, response=s.DeleteUserResponse, errors=(404, 409))
+    @operation(
+        "Delete a user; their keys stop working at once",
+        query=s.UserQuery,
+        response=s.DeleteUserResponse,
+        errors=(404, 409),
+    )
     async def on_delete(self, req: Request, resp: Response, query: s.UserQuery) -> s.DeleteUserResponse:
         return await self._delete(query.user_id)
 
@@ -52,7 +59,12 @@ class Keys:
         self._run = commands
         self._views = views
 
-    @operation("Issue an API key to a user (shown this once)", body=s.CreateAPIKeyRequest, response=s.CreateAPIKeyResponse, errors=(404,))
+    @operation(
+        "Issue an API key to a user (shown this once)",
+        body=s.CreateAPIKeyRequest,
+        response=s.CreateAPIKeyResponse,
+        errors=(404,),
+    )
     async def on_post(self, req: Request, resp: Response, body: s.CreateAPIKeyRequest) -> s.CreateAPIKeyResponse:
         return s.CreateAPIKeyResponse(await self._run(self._app.issue_key, body.user_id, body.name))
 

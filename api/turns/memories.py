@@ -66,7 +66,10 @@ class Memories:
             return await self._paged(
                 "agent_id = %s AND role IN ('user', 'assistant') AND content ILIKE %s",
                 (agent_id, f"%{_escape(args['query'])}%"),
-                _page(call), "view_messages", "position DESC, seq DESC", _line,
+                _page(call),
+                "view_messages",
+                "position DESC, seq DESC",
+                _line,
             )
         if call.name == "conversation_search_date":
             start, end = _date(args["start_date"], "start_date"), _date(args["end_date"], "end_date")
@@ -74,13 +77,19 @@ class Memories:
                 "agent_id = %s AND role IN ('user', 'assistant') AND content <> ''"
                 " AND (created_at AT TIME ZONE 'UTC')::date BETWEEN %s AND %s",
                 (agent_id, start, end),
-                _page(call), "view_messages", "position, seq", _line,
+                _page(call),
+                "view_messages",
+                "position, seq",
+                _line,
             )
         if call.name == "archival_memory_search":
             return await self._paged(
                 "agent_id = %s AND text ILIKE %s",
                 (agent_id, f"%{_escape(args['query'])}%"),
-                _page(call), "view_passages", "created_at DESC, id", lambda r: r["text"],
+                _page(call),
+                "view_passages",
+                "created_at DESC, id",
+                lambda r: r["text"],
             )
         raise CallError(f"{call.name} cannot run here")
 

@@ -32,7 +32,9 @@ def _lock_key(agent_id: UUID) -> int:
 
 
 class TurnRunner:
-    def __init__(self, app: MemGPT, tail: LogTail, locks: AsyncConnectionPool, models: Models, memories: Memories) -> None:
+    def __init__(
+        self, app: MemGPT, tail: LogTail, locks: AsyncConnectionPool, models: Models, memories: Memories
+    ) -> None:
         self._app = app
         self._tail = tail
         self._locks = locks
@@ -86,7 +88,9 @@ class TurnRunner:
                 self._again.discard(agent_id)
                 async with self._locks.connection() as conn:
                     key = _lock_key(agent_id)
-                    got = (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone() or [False])[0]
+                    got = (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone() or [False])[
+                        0
+                    ]
                     if not got:
                         return  # another process runs this agent; its drive sees the new turn
                     try:
