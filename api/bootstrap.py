@@ -13,8 +13,10 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 
 import migrations
+from api.archival import Archival, EmbeddingFiller
 from api.config import EMBEDDED_LLM, Config
 from api.database import Database, eventsourcing_env
+from api.embeddings import Embedders
 from api.tail import LogTail
 from api.turns.embedded import EmbeddedChat
 from api.turns.llm import Models, Retry
@@ -38,6 +40,9 @@ class Services:
     projections: ProjectionHost
     tail: LogTail
     turns: TurnRunner | None
+    embedders: Embedders
+    archival: Archival
+    filler: EmbeddingFiller
     http: httpx.AsyncClient
     pool: AsyncConnectionPool
     locks: AsyncConnectionPool
@@ -48,6 +53,7 @@ class Services:
         await self.watch.start()
         await self.tail.start()
         self.projections.start()
+        await self.filler.start()
         if self.turns:
             await self.turns.start()
 
@@ -58,6 +64,7 @@ class Services:
     async def close(self) -> None:
         if self.turns:
             await self.turns.stop()
+        await self.filler.stop()
         await self.tail.stop()
         await self.watch.stop()
         await self.http.aclose()
@@ -88,7 +95,9 @@ def bootstrap(config: Config) -> Services:
         n_ctx=int(EMBEDDED_LLM["context_window"]),
     )
     models = Models(http, config.openai_api_key, Retry(config.llm_attempts, config.llm_backoff), embedded)
-    turns = TurnRunner(app, tail, locks, models, Memories(pool)) if config.run_turns else None
+    embedders = Embedders(http, config.openai_api_key)
+    archival = Archival(pool, embedders)
+    turns = TurnRunner(app, tail, locks, models, Memories(pool, archival), embedders) if config.run_turns else None
     return Services(
         config=config,
         database=database,
@@ -98,6 +107,9 @@ def bootstrap(config: Config) -> Services:
         projections=ProjectionHost(dsn, env),
         tail=tail,
         turns=turns,
+        embedders=embedders,
+        archival=archival,
+        filler=EmbeddingFiller(pool, embedders),
         http=http,
         pool=pool,
         locks=locks,

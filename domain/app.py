@@ -24,6 +24,7 @@ from domain.audit import AuditedMapper
 from domain.errors import (
     AgentNotFound,
     DefaultUserProtected,
+    NothingToStore,
     NothingToUndo,
     TurnRefused,
     UnknownCatalogueEntry,
@@ -356,6 +357,24 @@ class MemGPT(Application[UUID]):
             agent.complete_turn(turn_id)
         else:
             agent.fail_turn(turn_id, failure)
+        self.save(agent)
+
+    # archival memory over REST (the agent's own inserts are part of its steps)
+
+    @retrying
+    def insert_passages(self, user_id: UUID, agent_id: UUID, texts: list[str]) -> list[UUID]:
+        agent = self._agent(user_id, agent_id)
+        passages = [{"id": uuid4(), "text": text} for text in texts if text.strip()]
+        if not passages:
+            raise NothingToStore("There is nothing to store: the content is empty.")
+        agent.insert_passages(passages)
+        self.save(agent)
+        return [p["id"] for p in passages]
+
+    @retrying
+    def delete_passage(self, user_id: UUID, agent_id: UUID, passage_id: UUID) -> None:
+        agent = self._agent(user_id, agent_id)
+        agent.delete_passage(passage_id)
         self.save(agent)
 
     # the agent commands that change it

@@ -67,3 +67,7 @@ class NothingToUndo(InvalidValue):
 
 class TurnRefused(InvalidValue):
     pass
+
+
+class NothingToStore(InvalidValue):
+    pass

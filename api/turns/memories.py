@@ -11,6 +11,8 @@ from uuid import UUID
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from api.archival import Archival
+from api.embeddings import EmbeddingUnavailable
 from domain.step import PAGE_SIZE, Call, CallError, Outcome, failed, page_text
 
 
@@ -33,8 +35,9 @@ def _page(call: Call) -> int:
 
 
 class Memories:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, archival: Archival) -> None:
         self._pool = pool
+        self._archival = archival
 
     async def _query(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         async with self._pool.connection() as conn:
@@ -54,18 +57,20 @@ class Memories:
             total = counted[0]["total"]
         return page_text([line(r) for r in rows], total, page)
 
-    async def run(self, agent_id: UUID, call: Call) -> Outcome:
+    async def run(self, agent_id: UUID, embedding_config: dict[str, Any], call: Call) -> Outcome:
         try:
-            return Outcome("success", await self._dispatch(agent_id, call))
-        except CallError as e:
+            return Outcome("success", await self._dispatch(agent_id, embedding_config, call))
+        except (CallError, EmbeddingUnavailable) as e:
             return failed(e)
 
-    async def _dispatch(self, agent_id: UUID, call: Call) -> str:
+    async def _dispatch(self, agent_id: UUID, embedding_config: dict[str, Any], call: Call) -> str:
         args = call.args
         if call.name == "conversation_search":
+            # Full-text match (stemmed words), or a plain substring as MemGPT did.
             return await self._paged(
-                "agent_id = %s AND role IN ('user', 'assistant') AND content ILIKE %s",
-                (agent_id, f"%{_escape(args['query'])}%"),
+                "agent_id = %s AND role IN ('user', 'assistant')"
+                " AND (tsv @@ websearch_to_tsquery('english', %s) OR content ILIKE %s)",
+                (agent_id, args["query"], f"%{_escape(args['query'])}%"),
                 _page(call),
                 "view_messages",
                 "position DESC, seq DESC",
@@ -83,14 +88,10 @@ class Memories:
                 _line,
             )
         if call.name == "archival_memory_search":
-            return await self._paged(
-                "agent_id = %s AND text ILIKE %s",
-                (agent_id, f"%{_escape(args['query'])}%"),
-                _page(call),
-                "view_passages",
-                "created_at DESC, id",
-                lambda r: r["text"],
-            )
+            page = _page(call)
+            await self._archival.settled(agent_id)
+            rows, total = await self._archival.search(agent_id, embedding_config, args["query"], page)
+            return page_text([r["text"] for r in rows], total, page)
         raise CallError(f"{call.name} cannot run here")
 
 

@@ -8,16 +8,18 @@ failed by the next runner before it opens the next one.
 
 import asyncio
 import zlib
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
+from api.embeddings import Embedders
 from api.tail import LogTail
 from api.turns.llm import ChatModel, LLMUnavailable, Models
 from api.turns.memories import Memories
-from domain import prompt, step
+from domain import chunks, prompt, step
 from domain.agents import Agent
 from domain.app import MemGPT
 from domain.errors import DomainError
@@ -33,9 +35,16 @@ def _lock_key(agent_id: UUID) -> int:
 
 class TurnRunner:
     def __init__(
-        self, app: MemGPT, tail: LogTail, locks: AsyncConnectionPool, models: Models, memories: Memories
+        self,
+        app: MemGPT,
+        tail: LogTail,
+        locks: AsyncConnectionPool,
+        models: Models,
+        memories: Memories,
+        embedders: Embedders,
     ) -> None:
         self._app = app
+        self._embedders = embedders
         self._tail = tail
         self._locks = locks
         self._models = models
@@ -140,13 +149,23 @@ class TurnRunner:
         if raw is not None:
             try:
                 call = step.parse(raw, agent.functions)
-                outcome = step.run_local(call, agent.core_memory) or await self._memories.run(agent.id, call)
+                outcome = step.run_local(call, agent.core_memory) or await self._memories.run(
+                    agent.id, agent.embedding_config, call
+                )
+                if outcome.passages:
+                    outcome = replace(outcome, passages=tuple(self._chunked(agent, outcome.passages)))
             except step.CallError as e:
                 outcome = step.failed(e)
         agent = await asyncio.to_thread(self._app.record_step, agent.id, turn_id, reply, raw, outcome)
         if outcome is not None and outcome.status == "error":
             return agent, "failed"
         return agent, "requested" if step.needs_heartbeat(call, outcome) else None
+
+    def _chunked(self, agent: Agent, texts: tuple[str, ...]) -> list[str]:
+        """Long inserts become several passages of at most `embedding_chunk_size` tokens."""
+        embedder = self._embedders.for_config(agent.embedding_config)
+        size = int(agent.embedding_config.get("embedding_chunk_size") or 300)
+        return [piece for text in texts for piece in chunks.chunk(text, size, embedder.count_tokens)]
 
     async def _fit(self, agent: Agent, turn_id: UUID, model: ChatModel) -> Agent:
         """Summarise the oldest messages while the prompt overflows the context window."""

@@ -1,0 +1,51 @@
+"""Splitting long texts into passages of at most `embedding_chunk_size` tokens.
+
+Splits at paragraph breaks, then sentence ends, then spaces, and packs the pieces greedily, so a
+passage is a run of whole sentences wherever that fits. The token counter is the embedding
+model's own (passed in: this module does no I/O).
+"""
+
+import re
+from collections.abc import Callable
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _pieces(text: str, limit: int, count: Callable[[str], int]) -> list[str]:
+    """Units no longer than `limit` tokens: paragraphs, or their sentences, or their words."""
+    out: list[str] = []
+    for paragraph in (p.strip() for p in re.split(r"\n\s*\n", text)):
+        if not paragraph:
+            continue
+        if count(paragraph) <= limit:
+            out.append(paragraph)
+            continue
+        for sentence in _SENTENCE_END.split(paragraph):
+            if count(sentence) <= limit:
+                out.append(sentence)
+                continue
+            words: list[str] = []
+            for word in sentence.split():
+                if words and count(" ".join([*words, word])) > limit:
+                    out.append(" ".join(words))
+                    words = []
+                words.append(word)
+            if words:
+                out.append(" ".join(words))
+    return out
+
+
+def chunk(text: str, limit: int, count: Callable[[str], int]) -> list[str]:
+    """Passages of at most `limit` tokens (a single over-long word stays whole)."""
+    passages: list[str] = []
+    current = ""
+    for piece in _pieces(text, limit, count):
+        joined = f"{current}\n\n{piece}" if current else piece
+        if current and count(joined) > limit:
+            passages.append(current)
+            current = piece
+        else:
+            current = joined
+    if current:
+        passages.append(current)
+    return passages
