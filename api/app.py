@@ -11,7 +11,7 @@ from api.bootstrap import Services, bootstrap
 from api.commands import Commands
 from api.config import Config
 from api.context import RequestContext
-from api.resources import admin, agents, catalogue, messages
+from api.resources import admin, agents, archival, catalogue, messages
 from api.turns.follow import Turns
 
 
@@ -36,6 +36,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/agents/{agent_id:uuid}/config", agents.AgentConfig, "path"),
     Route("/api/agents/{agent_id:uuid}/rename", agents.AgentRename, "path"),
     Route("/api/agents/{agent_id:uuid}/memory", agents.AgentMemory, "path"),
+    Route("/api/agents/{agent_id:uuid}/archival", archival.Archival),
     Route("/api/agents/message", messages.Messages),
     Route("/api/agents/{agent_id:uuid}/messages", messages.Messages, "path"),
     Route("/api/agents/command", messages.Command),
@@ -65,6 +66,7 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
     turns = Turns(run, services.tail, cfg.turn_timeout)
     return {
         messages.Messages: messages.Messages(app, turns, views),
+        archival.Archival: archival.Archival(app, run, views, services.embedders),
         messages.Command: messages.Command(app, run, turns, views),
         admin.Users: admin.Users(app, run, views, cfg.default_user_id),
         admin.Keys: admin.Keys(app, run, views),

@@ -37,7 +37,9 @@ class Archival:
         self._pool = pool
         self._embedders = embedders
 
-    async def search(self, agent_id: UUID, config: dict[str, Any], query: str, page: int) -> tuple[list[dict[str, Any]], int]:
+    async def search(
+        self, agent_id: UUID, config: dict[str, Any], query: str, page: int
+    ) -> tuple[list[dict[str, Any]], int]:
         """A page of the agent's passages closest in meaning to `query`, and how many there are."""
         embedder = self._embedders.for_config(config)
         [values] = await embedder.embed([query])
@@ -57,21 +59,27 @@ class Archival:
                     (vector, agent_id, dim, vector, PAGE_SIZE, page * PAGE_SIZE),
                 )
                 rows = await cur.fetchall()
-                counted = await (await conn.execute(
-                    "SELECT count(*) FROM view_passages WHERE agent_id = %s AND dim = %s", (agent_id, dim)
-                )).fetchone()
+                counted = await (
+                    await conn.execute(
+                        "SELECT count(*) FROM view_passages WHERE agent_id = %s AND dim = %s", (agent_id, dim)
+                    )
+                ).fetchone()
         return rows, counted[0] if counted else 0
+
+    async def waiting(self, agent_id: UUID | None = None) -> int:
+        """How many passages (of one agent, or all) wait for their embedding."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) FROM view_passages WHERE embedding IS NULL AND (%s::uuid IS NULL OR agent_id = %s)",
+                (agent_id, agent_id),
+            )
+            row = await cur.fetchone()
+        return row[0] if row else 0
 
     async def settled(self, agent_id: UUID, timeout: float = 10.0) -> None:
         """Wait (up to `timeout`) until none of the agent's passages waits for its embedding."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            async with self._pool.connection() as conn:
-                row = await (await conn.execute(
-                    "SELECT count(*) FROM view_passages WHERE agent_id = %s AND embedding IS NULL", (agent_id,)
-                )).fetchone()
-            if not row or row[0] == 0:
-                return
+        while time.monotonic() < deadline and await self.waiting(agent_id):
             await asyncio.sleep(0.02)
 
 
@@ -136,7 +144,10 @@ class EmbeddingFiller:
                         continue
                     await cur.executemany(
                         "UPDATE view_passages SET embedding = %s, dim = %s, last_error = NULL WHERE id = %s",
-                        [(np.array(v, dtype=np.float32), embedder.dim, r["id"]) for v, r in zip(vectors, batch, strict=True)],
+                        [
+                            (np.array(v, dtype=np.float32), embedder.dim, r["id"])
+                            for v, r in zip(vectors, batch, strict=True)
+                        ],
                     )
                     filled += len(batch)
                 return filled

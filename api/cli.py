@@ -1,6 +1,7 @@
 """The `memgpt` command: `server`, `migrate` and `rebuild`."""
 
 import argparse
+import asyncio
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -73,7 +74,6 @@ class _Server:
 
 def worker(args: argparse.Namespace, config: Config) -> int:
     """Runs turns and projections without serving HTTP, until SIGINT or SIGTERM."""
-    import asyncio
     import signal
 
     from api.bootstrap import bootstrap
@@ -120,6 +120,7 @@ def rebuild(args: argparse.Namespace, config: Config) -> int:
         dsn = database.start()
         migrations.apply(dsn)
         reached = rebuild_views(dsn, eventsourcing_env(dsn))
+        print(f"Embedded {asyncio.run(_reembed(dsn, config))} passages")
     except ProjectionsBusy as e:
         print(str(e), file=sys.stderr)
         return 1
@@ -130,10 +131,39 @@ def rebuild(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+async def _reembed(dsn: str, config: Config) -> int:
+    """Embed every passage of the rebuilt archival view again (deterministic for the embedded model)."""
+    import httpx
+    from psycopg_pool import AsyncConnectionPool
+
+    from api.archival import Archival, EmbeddingFiller
+    from api.cli_load import Progress
+    from api.embeddings import Embedders
+
+    async with (
+        AsyncConnectionPool(dsn, min_size=1, max_size=2, kwargs={"autocommit": True}) as pool,
+        httpx.AsyncClient(timeout=config.llm_timeout) as http,
+    ):
+        embedders = Embedders(http, config.openai_api_key)
+        archival, filler = Archival(pool, embedders), EmbeddingFiller(pool, embedders)
+        total = await archival.waiting()
+        progress = Progress("Embedding passages", total)
+        while await filler.fill_once():  # failures are left for a server's filler to retry
+            progress.update(total - await archival.waiting())
+        progress.close()
+        return total - await archival.waiting()
+
+
 def _run_chat(args: argparse.Namespace, config: Config) -> int:
     from api import cli_chat
 
     return cli_chat.run(args, config)
+
+
+def _run_load(args: argparse.Namespace, config: Config) -> int:
+    from api import cli_load
+
+    return cli_load.run(args, config)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -155,6 +185,10 @@ def parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("run", help="Chat with an agent in the terminal.")
     chat.add_argument("--agent", help="The agent's name (created if missing; default: your first agent).")
     chat.set_defaults(run=_run_chat)
+    loader = commands.add_parser("load", help="Load a file or directory of text into an agent's archival memory.")
+    loader.add_argument("--agent", required=True, help="The agent's name or id (the default user's).")
+    loader.add_argument("paths", nargs="+", help="Files or directories.")
+    loader.set_defaults(run=_run_load)
     commands.add_parser("migrate", help="Apply pending schema migrations.").set_defaults(run=migrate)
     commands.add_parser(
         "rebuild", help="Empty every projection and replay the event log into it (server stopped)."

@@ -114,7 +114,9 @@ class OpenAIEmbedder:
         except (ValueError, KeyError, TypeError):
             raise EmbeddingUnavailable("The embedding endpoint's answer is not an embeddings list.") from None
         if len(vectors) != len(texts) or any(len(v) != self.dim for v in vectors):
-            raise EmbeddingUnavailable(f"The embedding endpoint did not return {len(texts)} vectors of {self.dim} dimensions.")
+            raise EmbeddingUnavailable(
+                f"The embedding endpoint did not return {len(texts)} vectors of {self.dim} dimensions."
+            )
         return vectors
 
     def count_tokens(self, text: str) -> int:
@@ -138,5 +140,9 @@ class Embedders:
         if not endpoint:
             raise EmbeddingUnavailable(f"The agent's embedding_config names no embedding_endpoint for type {kind!r}.")
         return OpenAIEmbedder(
-            self._http, endpoint, config.get("embedding_model") or "", int(config.get("embedding_dim") or 1536), self._key
+            self._http,
+            endpoint,
+            config.get("embedding_model") or "",
+            int(config.get("embedding_dim") or 1536),
+            self._key,
         )

@@ -250,6 +250,43 @@ class CommandResponse(Struct):
     response: str
 
 
+# archival memory
+
+
+class ArchivalQuery(Struct, kw_only=True):
+    start: Annotated[int, Meta(ge=0)] = 0
+    count: Annotated[int, Meta(ge=1, le=1000)] | None = None
+    limit: Annotated[int, Meta(ge=1, le=1000)] | None = None
+    after: UUID | None = None
+    before: UUID | None = None
+
+
+class ArchivalMemoryObject(Struct):
+    id: UUID
+    contents: str
+    created_at: Annotated[str, Meta(description="ISO 8601, UTC.")]
+
+
+class GetAgentArchivalMemoryResponse(Struct):
+    archival_memory: Annotated[list[ArchivalMemoryObject], Meta(description="Oldest first.")]
+
+
+class InsertAgentArchivalMemoryRequest(Struct):
+    content: Annotated[str, Meta(min_length=1, max_length=1_000_000)]
+
+
+class InsertAgentArchivalMemoryResponse(Struct):
+    ids: Annotated[list[UUID], Meta(description="One passage per chunk of embedding_chunk_size tokens.")]
+
+
+class PassageQuery(Struct):
+    id: UUID
+
+
+class DeleteAgentArchivalMemoryResponse(Struct):
+    message: str
+
+
 # catalogue
 
 

@@ -11,27 +11,27 @@ from collections.abc import Callable
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-def _pieces(text: str, limit: int, count: Callable[[str], int]) -> list[str]:
-    """Units no longer than `limit` tokens: paragraphs, or their sentences, or their words."""
-    out: list[str] = []
+def _pieces(text: str, limit: int, count: Callable[[str], int]) -> list[tuple[str, str]]:
+    """Units no longer than `limit` tokens — paragraphs, or their sentences, or runs of their
+    words — each with the separator that joins it to the unit before."""
+    out: list[tuple[str, str]] = []
     for paragraph in (p.strip() for p in re.split(r"\n\s*\n", text)):
         if not paragraph:
             continue
         if count(paragraph) <= limit:
-            out.append(paragraph)
+            out.append((paragraph, "\n\n"))
             continue
+        separator = "\n\n"
         for sentence in _SENTENCE_END.split(paragraph):
-            if count(sentence) <= limit:
-                out.append(sentence)
-                continue
             words: list[str] = []
-            for word in sentence.split():
+            for word in sentence.split() if count(sentence) > limit else [sentence]:
                 if words and count(" ".join([*words, word])) > limit:
-                    out.append(" ".join(words))
-                    words = []
+                    out.append((" ".join(words), separator))
+                    separator, words = " ", []
                 words.append(word)
             if words:
-                out.append(" ".join(words))
+                out.append((" ".join(words), separator))
+                separator = " "
     return out
 
 
@@ -39,8 +39,8 @@ def chunk(text: str, limit: int, count: Callable[[str], int]) -> list[str]:
     """Passages of at most `limit` tokens (a single over-long word stays whole)."""
     passages: list[str] = []
     current = ""
-    for piece in _pieces(text, limit, count):
-        joined = f"{current}\n\n{piece}" if current else piece
+    for piece, separator in _pieces(text, limit, count):
+        joined = f"{current}{separator}{piece}" if current else piece
         if current and count(joined) > limit:
             passages.append(current)
             current = piece

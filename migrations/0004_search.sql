@@ -7,6 +7,9 @@ ALTER TABLE view_messages ADD COLUMN IF NOT EXISTS tsv tsvector
     GENERATED ALWAYS AS (to_tsvector('english', content)) STORED;
 CREATE INDEX IF NOT EXISTS view_messages_tsv_idx ON view_messages USING gin (tsv);
 
+ALTER TABLE view_passages ADD COLUMN IF NOT EXISTS position bigint NOT NULL DEFAULT 0;
+ALTER TABLE view_passages ADD COLUMN IF NOT EXISTS seq int NOT NULL DEFAULT 0;  -- order within one event
+CREATE INDEX IF NOT EXISTS view_passages_order_idx ON view_passages (agent_id, position, seq);
 ALTER TABLE view_passages ADD COLUMN IF NOT EXISTS embedding vector;
 ALTER TABLE view_passages ADD COLUMN IF NOT EXISTS dim int;
 ALTER TABLE view_passages ADD COLUMN IF NOT EXISTS attempts int NOT NULL DEFAULT 0;

@@ -68,3 +68,35 @@ class Views:
     async def passage_count(self, agent_id: UUID) -> int:
         row = await self._one("SELECT count(*) AS n FROM view_passages WHERE agent_id = %s", agent_id)
         return row["n"] if row else 0
+
+    async def passage(self, agent_id: UUID, passage_id: UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT id FROM view_passages WHERE agent_id = %s AND id = %s", agent_id, passage_id)
+
+    async def passages(
+        self, agent_id: UUID, start: int, limit: int, after: UUID | None = None, before: UUID | None = None
+    ) -> list[dict[str, Any]]:
+        """A page of an agent's passages, oldest first: by offset, or after/before a passage id."""
+        columns = "id, text, created_at"
+        if before is not None:
+            rows = await self._all(
+                f"SELECT {columns} FROM view_passages WHERE agent_id = %s AND (position, seq) <"  # noqa: S608
+                " (SELECT position, seq FROM view_passages WHERE id = %s) ORDER BY position DESC, seq DESC LIMIT %s",
+                agent_id,
+                before,
+                limit,
+            )
+            return rows[::-1]
+        if after is not None:
+            return await self._all(
+                f"SELECT {columns} FROM view_passages WHERE agent_id = %s AND (position, seq) >"  # noqa: S608
+                " (SELECT position, seq FROM view_passages WHERE id = %s) ORDER BY position, seq LIMIT %s",
+                agent_id,
+                after,
+                limit,
+            )
+        return await self._all(
+            f"SELECT {columns} FROM view_passages WHERE agent_id = %s ORDER BY position, seq LIMIT %s OFFSET %s",  # noqa: S608
+            agent_id,
+            limit,
+            start,
+        )

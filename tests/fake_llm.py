@@ -5,6 +5,7 @@ message with `send_message("echo: <text>")`. Tests can queue exact replies (`scr
 HTTP failures (`fail`), and read every request it received (`requests`).
 """
 
+import hashlib
 import json
 import threading
 import time
@@ -31,6 +32,12 @@ def text_reply(text: str) -> dict[str, Any]:
     return {"role": "assistant", "content": text}
 
 
+def hashed_vector(text: str, dim: int) -> list[float]:
+    """A deterministic stand-in embedding: equal texts, equal vectors."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [digest[i % len(digest)] / 255 - 0.5 for i in range(dim)]
+
+
 def last_user_text(messages: list[dict[str, Any]]) -> tuple[str, str]:
     """(type, text) of the newest user-role message, unpacked from MemGPT's JSON."""
     for m in reversed(messages):
@@ -50,6 +57,8 @@ class FakeLLM:
         self._failures: deque[int] = deque()
         self.delay = 0.0
         self.in_flight = 0  # requests being answered right now
+        self.embedding_dim = 8
+        self.embedding_failures = 0  # answer this many embeddings requests with HTTP 503
         self._lock = threading.Lock()
         fake = self
 
@@ -94,7 +103,20 @@ class FakeLLM:
             self.requests.clear()
             self.delay = 0.0
 
+    def _embeddings(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.requests.append({"path": "/embeddings", **body})
+            if self.embedding_failures:
+                self.embedding_failures -= 1
+                return 503, {"error": {"message": "scripted failure"}}
+        data = [
+            {"index": i, "embedding": hashed_vector(text, self.embedding_dim)} for i, text in enumerate(body["input"])
+        ]
+        return 200, {"object": "list", "data": data, "model": body.get("model")}
+
     def _answer(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if path.endswith("/embeddings"):
+            return self._embeddings(body)
         with self._lock:
             self.in_flight += 1
         try:

@@ -1,0 +1,72 @@
+"""/api/agents/{agent_id}/archival: list (offset or cursor), insert and delete passages."""
+
+import asyncio
+from uuid import UUID
+
+import falcon
+from falcon.asgi import Request, Response
+
+from api import schemas as s
+from api.commands import Commands
+from api.embeddings import Embedders
+from api.http import operation
+from api.resources.agents import AgentReader
+from domain import chunks
+from domain.app import MemGPT
+from projections.views import Views
+
+DEFAULT_PAGE = 100
+
+
+class Archival:
+    def __init__(self, app: MemGPT, commands: Commands, views: Views, embedders: Embedders) -> None:
+        self._app = app
+        self._run = commands
+        self._views = views
+        self._embedders = embedders
+        self._reader = AgentReader(views)
+
+    @operation(
+        "List an agent's archival passages, oldest first",
+        query=s.ArchivalQuery,
+        response=s.GetAgentArchivalMemoryResponse,
+        errors=(404,),
+    )
+    async def on_get(
+        self, req: Request, resp: Response, agent_id: UUID, query: s.ArchivalQuery
+    ) -> s.GetAgentArchivalMemoryResponse:
+        await self._reader.row(req, agent_id)
+        if query.after and query.before:
+            raise falcon.HTTPUnprocessableEntity(description="Give either after or before, not both.")
+        limit = query.limit or query.count or DEFAULT_PAGE
+        rows = await self._views.passages(agent_id, query.start, limit, query.after, query.before)
+        return s.GetAgentArchivalMemoryResponse(
+            [s.ArchivalMemoryObject(r["id"], r["text"], r["created_at"].isoformat()) for r in rows]
+        )
+
+    @operation(
+        "Insert text into an agent's archival memory (chunked; embedded in the background)",
+        body=s.InsertAgentArchivalMemoryRequest,
+        response=s.InsertAgentArchivalMemoryResponse,
+        errors=(404,),
+    )
+    async def on_post(
+        self, req: Request, resp: Response, agent_id: UUID, body: s.InsertAgentArchivalMemoryRequest
+    ) -> s.InsertAgentArchivalMemoryResponse:
+        agent = await self._reader.row(req, agent_id)
+        config = agent["embedding_config"]
+        embedder = self._embedders.for_config(config)
+        size = int(config.get("embedding_chunk_size") or 300)
+        pieces = await asyncio.to_thread(chunks.chunk, body.content, size, embedder.count_tokens)
+        ids = await self._run(self._app.insert_passages, req.context.principal.user_id, agent_id, pieces)
+        return s.InsertAgentArchivalMemoryResponse(ids)
+
+    @operation("Delete a passage", query=s.PassageQuery, response=s.DeleteAgentArchivalMemoryResponse, errors=(404,))
+    async def on_delete(
+        self, req: Request, resp: Response, agent_id: UUID, query: s.PassageQuery
+    ) -> s.DeleteAgentArchivalMemoryResponse:
+        await self._reader.row(req, agent_id)
+        if await self._views.passage(agent_id, query.id) is None:
+            raise falcon.HTTPNotFound(description=f"Memory id={query.id} not found")
+        await self._run(self._app.delete_passage, req.context.principal.user_id, agent_id, query.id)
+        return s.DeleteAgentArchivalMemoryResponse(f"Memory id={query.id} successfully deleted")
