@@ -1,0 +1,147 @@
+"""Archival memory benchmark: insert and search latency at 10k and 100k passages.
+
+    python ops/bench/archival.py [--sizes 10000 100000] [--pg-uri DSN]
+
+Runs the real pieces in one process: passages are saved as events (batches of 100, as
+`memgpt load` does), projected into the archival view, embedded by the filler with the embedded
+model, then searched through `Archival.search` (query embedding + filtered HNSW scan). Half of the
+passages belong to the agent searched, the rest to nine other agents. Without --pg-uri an
+embedded PostgreSQL starts in a temporary directory. Prints a Markdown table.
+"""
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import httpx
+import psycopg
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import AsyncConnectionPool
+
+import migrations
+from api.archival import Archival, EmbeddingFiller
+from api.database import Database, eventsourcing_env
+from api.embeddings import Embedders
+from domain.app import MemGPT
+from projections.runner import ProjectionHost
+
+WORDS = (
+    "harbour lighthouse tide anchor sail rope keel gull storm calm reef coral ferry pier north south "
+    "river bridge tower market bread cheese apple orchard winter summer garden rose oak maple violin "
+    "piano chess knight bishop castle library archive letter stamp train station platform ticket"
+).split()
+
+
+def fresh_database(admin_dsn: str) -> str:
+    name = f"memgpt_bench_{uuid4().hex[:8]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_conninfo(admin_dsn, dbname=name)
+
+
+def sentence(rng: random.Random) -> str:
+    return f"The {' '.join(rng.choices(WORDS, k=rng.randint(8, 16)))} ({rng.randint(1, 10**6)})."
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def fill(filler: EmbeddingFiller, archival: Archival) -> float:
+    started = time.perf_counter()
+    while await filler.fill_once() or await archival.waiting():
+        pass
+    return time.perf_counter() - started
+
+
+async def run(dsn: str, sizes: list[int]) -> list[dict[str, object]]:
+    env = eventsourcing_env(dsn)
+    migrations.apply(dsn)
+    app = MemGPT(env=env)
+    host = ProjectionHost(dsn, env)
+    host.start()
+    rng = random.Random(7)
+    user = uuid4()
+    config = {"embedding_endpoint_type": "local", "embedding_dim": 384, "embedding_chunk_size": 300}
+    target = app.create_agent(user, "Target", "memgpt_chat", "sam_pov", "basic", {}, config).id
+    others = [app.create_agent(user, f"Other{i}", "memgpt_chat", "sam_pov", "basic", {}, config).id for i in range(9)]
+    results = []
+    async with (
+        AsyncConnectionPool(dsn, min_size=2, max_size=4, kwargs={"autocommit": True}) as pool,
+        httpx.AsyncClient() as http,
+    ):
+        embedders = Embedders(http, None)
+        archival, filler = Archival(pool, embedders), EmbeddingFiller(pool, embedders)
+        stored = 0
+        for size in sizes:
+            saves: list[float] = []
+            started = time.perf_counter()
+            while stored < size:
+                owner: UUID = target if (stored // 100) % 2 == 0 else rng.choice(others)
+                texts = [sentence(rng) for _ in range(100)]
+                t = time.perf_counter()
+                await asyncio.to_thread(app.insert_passages, user, owner, texts)
+                saves.append((time.perf_counter() - t) * 1000)
+                stored += len(texts)
+            save_seconds = time.perf_counter() - started
+            await asyncio.sleep(2)  # let the projection write the rows before embedding
+            embed_seconds = await fill(filler, archival)
+            searches: list[float] = []
+            deep: list[float] = []
+            for _ in range(50):
+                t = time.perf_counter()
+                rows, total = await archival.search(target, config, sentence(rng), 0)
+                searches.append((time.perf_counter() - t) * 1000)
+                assert len(rows) == 5
+                t = time.perf_counter()
+                await archival.search(target, config, sentence(rng), 20)
+                deep.append((time.perf_counter() - t) * 1000)
+            embed_one = []
+            for _ in range(20):
+                t = time.perf_counter()
+                await embedders.local.embed([sentence(rng)])
+                embed_one.append((time.perf_counter() - t) * 1000)
+            results.append(
+                {
+                    "passages": size,
+                    "agent's passages": total,
+                    "save 100 (ms p50/p99)": f"{statistics.median(saves):.1f} / {pct(saves, 0.99):.1f}",
+                    "saved/s": round(len(saves) * 100 / save_seconds),
+                    "embedded/s": round(size / embed_seconds) if size == sizes[0] else round((size - sizes[sizes.index(size) - 1]) / embed_seconds),
+                    "query embedding (ms p50)": f"{statistics.median(embed_one):.1f}",
+                    "search page 0 (ms p50/p95/p99)": f"{statistics.median(searches):.1f} / {pct(searches, 0.95):.1f} / {pct(searches, 0.99):.1f}",
+                    "search page 20 (ms p50/p99)": f"{statistics.median(deep):.1f} / {pct(deep, 0.99):.1f}",
+                }
+            )
+            print(results[-1], flush=True)
+    host.stop()
+    app.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--pg-uri")
+    args = parser.parse_args()
+    database = Database(args.pg_uri, Path(tempfile.mkdtemp(prefix="memgpt-bench-")))
+    try:
+        dsn = fresh_database(database.start())
+        results = asyncio.run(run(dsn, args.sizes))
+    finally:
+        database.stop()
+    keys = list(results[0])
+    print("| " + " | ".join(keys) + " |")
+    print("|" + " --- |" * len(keys))
+    for row in results:
+        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+
+
+if __name__ == "__main__":
+    main()
