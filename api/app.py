@@ -14,6 +14,8 @@ from api.context import RequestContext
 from api.resources import admin, agents, archival, catalogue, messages
 from api.turns.follow import Turns
 
+VERSION = "0.3.4"  # the MemGPT API release this server speaks
+
 
 @dataclass(frozen=True)
 class Route:
@@ -42,8 +44,15 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/agents/command", messages.Command),
     Route("/api/agents/{agent_id:uuid}/command", messages.Command, "path"),
     Route("/api/humans", catalogue.Humans),
+    Route("/api/humans/{name}", catalogue.Humans, "one"),
     Route("/api/personas", catalogue.Personas),
+    Route("/api/personas/{name}", catalogue.Personas, "one"),
     Route("/api/presets", catalogue.Presets),
+    Route("/api/presets/{name}", catalogue.Presets, "one"),
+    Route("/api/tools", catalogue.Tools),
+    Route("/api/tools/{name}", catalogue.Tools, "one"),
+    Route("/api/models", catalogue.Models),
+    Route("/api/config", catalogue.ServerConfig),
 )
 
 
@@ -76,9 +85,12 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
         agents.AgentConfig: agents.AgentConfig(views),
         agents.AgentRename: agents.AgentRename(app, run, views),
         agents.AgentMemory: agents.AgentMemory(app, run, views),
-        catalogue.Humans: catalogue.Humans(),
-        catalogue.Personas: catalogue.Personas(),
-        catalogue.Presets: catalogue.Presets(),
+        catalogue.Humans: catalogue.Humans(app, run, views),
+        catalogue.Personas: catalogue.Personas(app, run, views),
+        catalogue.Presets: catalogue.Presets(app, run, views),
+        catalogue.Tools: catalogue.Tools(),
+        catalogue.Models: catalogue.Models(cfg, services.http),
+        catalogue.ServerConfig: catalogue.ServerConfig(cfg, VERSION),
     }
 
 

@@ -290,9 +290,17 @@ class DeleteAgentArchivalMemoryResponse(Struct):
 # catalogue
 
 
+EntryName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_. -]{1,100}$")]
+
+
 class CatalogueEntry(Struct):
     name: str
     text: str
+
+
+class CreateCatalogueEntryRequest(Struct):
+    name: EntryName
+    text: Annotated[str, Meta(max_length=2000, description="At most 2000 characters: it becomes core memory.")]
 
 
 class ListHumansResponse(Struct):
@@ -309,8 +317,45 @@ class PresetModel(Struct):
     functions: list[dict[str, Any]]
 
 
+class CreatePresetRequest(Struct):
+    name: EntryName
+    system_prompt: Annotated[str, Meta(min_length=1, max_length=50_000)]
+    functions: Annotated[list[str], Meta(min_length=1, max_length=50, description="Function names, see /api/tools.")]
+
+
 class ListPresetsResponse(Struct):
     presets: list[PresetModel]
+
+
+class DeletePresetResponse(Struct):
+    message: str
+
+
+class ToolModel(Struct):
+    name: str
+    json_schema: dict[str, Any]
+    tags: list[str]
+
+
+class ListToolsResponse(Struct):
+    tools: list[ToolModel]
+
+
+class ModelEntry(Struct):
+    name: str
+    endpoint: str | None
+    endpoint_type: str
+    wrapper: str | None
+    context_window: int | None
+
+
+class ListModelsResponse(Struct):
+    models: list[ModelEntry]
+
+
+class ConfigResponse(Struct):
+    config: Annotated[dict[str, Any], Meta(description="The server's configuration; secrets masked.")]
+    defaults: Annotated[dict[str, Any], Meta(description="The built-in defaults.")]
 
 
 class AuthRequest(Struct):

@@ -187,6 +187,25 @@ class MemGPT(Application[UUID]):
         user.delete()
         self.save(user)
 
+    @retrying
+    def save_text(self, user_id: UUID, kind: str, name: str, text: str) -> None:
+        """Store a human or persona text under a name, for this user's new agents."""
+        user = self._user(user_id)
+        user.save_text(kind, name, text)
+        self.save(user)
+
+    @retrying
+    def save_preset(self, user_id: UUID, name: str, system: str, functions: list[str]) -> None:
+        user = self._user(user_id)
+        user.save_preset(name, system, functions)
+        self.save(user)
+
+    @retrying
+    def delete_preset(self, user_id: UUID, name: str) -> None:
+        user = self._user(user_id)
+        user.delete_preset(name)
+        self.save(user)
+
     # agents
 
     def _agent(self, user_id: UUID, agent_id: UUID) -> Agent:
@@ -223,7 +242,12 @@ class MemGPT(Application[UUID]):
         llm_config: dict[str, Any],
         embedding_config: dict[str, Any],
     ) -> Agent:
-        chosen = _lookup(catalogue.PRESETS, preset, "preset")
+        owner = self._user(user_id)
+        presets = {
+            **catalogue.PRESETS,
+            **{n: catalogue.Preset(n, p["system"], tuple(p["functions"])) for n, p in owner.presets.items()},
+        }
+        chosen = _lookup(presets, preset, "preset")
         agent_id = uuid4()
         name = names.check(name) if name is not None else names.generated(agent_id)
         agent = Agent(
@@ -236,7 +260,8 @@ class MemGPT(Application[UUID]):
             system=chosen.system,
             functions=list(chosen.functions),
             core_memory=memory.initial(
-                _lookup(catalogue.PERSONAS, persona, "persona"), _lookup(catalogue.HUMANS, human, "human")
+                _lookup({**catalogue.PERSONAS, **owner.personas}, persona, "persona"),
+                _lookup({**catalogue.HUMANS, **owner.humans}, human, "human"),
             ),
             llm_config=llm_config,
             embedding_config=embedding_config,

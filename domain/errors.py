@@ -37,6 +37,10 @@ class DefaultUserProtected(Conflict):
     pass
 
 
+class CatalogueNameTaken(Conflict):
+    pass
+
+
 class InvalidValue(DomainError):
     """A value is well-typed but breaks a rule (length, pattern, unknown catalogue name)."""
 

@@ -1,11 +1,14 @@
 """The User aggregate: a tenant and the API keys that act as it."""
 
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import KeyNotFound, UserNotFound
+from domain import catalogue
+from domain.errors import CatalogueNameTaken, KeyNotFound, UnknownCatalogueEntry, UserNotFound
+from domain.functions import SCHEMAS
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,9 @@ class User(Aggregate):
     @event("Created", topic="memgpt.User.Created")
     def __init__(self, id: UUID) -> None:  # noqa: A002 - the library's name for a chosen id
         self.keys: dict[UUID, IssuedKey] = {}
+        self.humans: dict[str, str] = {}
+        self.personas: dict[str, str] = {}
+        self.presets: dict[str, dict[str, Any]] = {}  # name -> {"system", "functions"}
         self.deleted = False
 
     def _check_active(self) -> None:
@@ -45,6 +51,41 @@ class User(Aggregate):
     @event("KeyRevoked", topic="memgpt.User.KeyRevoked")
     def _key_revoked(self, key_id: UUID) -> None:
         del self.keys[key_id]
+
+    # the user's own humans, personas and presets (the shared defaults live in domain.catalogue)
+
+    def save_text(self, kind: str, name: str, text: str) -> None:
+        self._check_active()
+        if name in (catalogue.HUMANS if kind == "human" else catalogue.PERSONAS):
+            raise CatalogueNameTaken(f"{name!r} is a shared default {kind}; choose another name.")
+        self._text_saved(kind=kind, name=name, text=text)
+
+    @event("TextSaved", topic="memgpt.User.TextSaved")
+    def _text_saved(self, kind: str, name: str, text: str) -> None:
+        (self.humans if kind == "human" else self.personas)[name] = text
+
+    def save_preset(self, name: str, system: str, functions: list[str]) -> None:
+        self._check_active()
+        if name in catalogue.PRESETS:
+            raise CatalogueNameTaken(f"{name!r} is a shared default preset; choose another name.")
+        unknown = [f for f in functions if f not in SCHEMAS]
+        if unknown or not functions:
+            raise UnknownCatalogueEntry(f"Unknown functions: {', '.join(unknown) or '(none given)'}")
+        self._preset_saved(name=name, system=system, functions=functions)
+
+    @event("PresetSaved", topic="memgpt.User.PresetSaved")
+    def _preset_saved(self, name: str, system: str, functions: list[str]) -> None:
+        self.presets[name] = {"system": system, "functions": list(functions)}
+
+    def delete_preset(self, name: str) -> None:
+        self._check_active()
+        if name not in self.presets:
+            raise UnknownCatalogueEntry(f"No preset of yours is named {name!r}.")
+        self._preset_deleted(name=name)
+
+    @event("PresetDeleted", topic="memgpt.User.PresetDeleted")
+    def _preset_deleted(self, name: str) -> None:
+        del self.presets[name]
 
     def delete(self) -> None:
         self._check_active()

@@ -18,6 +18,7 @@ from eventsourcing.projection import ProjectionRunner
 from domain.app import MemGPT
 from projections.agents import AgentsRecorder, AgentsView
 from projections.base import View, ViewRecorder
+from projections.catalogue import CatalogueRecorder, CatalogueView
 from projections.keys import KeysRecorder, KeysView
 from projections.messages import MessagesRecorder, MessagesView
 from projections.passages import PassagesRecorder, PassagesView
@@ -31,6 +32,7 @@ VIEWS: tuple[tuple[type[View], type[ViewRecorder]], ...] = (
     (AgentsView, AgentsRecorder),
     (MessagesView, MessagesRecorder),
     (PassagesView, PassagesRecorder),
+    (CatalogueView, CatalogueRecorder),
 )
 VIEW_NAMES = tuple(view.name for view, _ in VIEWS)
 

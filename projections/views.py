@@ -100,3 +100,11 @@ class Views:
             limit,
             start,
         )
+
+    async def catalogue(self, user_id: UUID, kind: str) -> list[dict[str, Any]]:
+        """A user's own humans, personas or presets, oldest first."""
+        return await self._all(
+            "SELECT name, body FROM view_catalogue WHERE user_id = %s AND kind = %s ORDER BY created_at, name",
+            user_id,
+            kind,
+        )

@@ -66,6 +66,14 @@ class FakeLLM:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def do_GET(self) -> None:  # noqa: N802 - the model list
+                data = json.dumps({"object": "list", "data": [{"id": "gpt-4"}, {"id": "gpt-3.5-turbo"}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 status, answer = fake._answer(self.path, dict(self.headers), body)

@@ -11,6 +11,7 @@ from domain.audit import CAUSE
 from domain.errors import (
     AgentNameTaken,
     AgentNotFound,
+    CatalogueNameTaken,
     DefaultUserProtected,
     InvalidAgentName,
     KeyNotFound,
@@ -29,6 +30,7 @@ def app() -> MemGPT:
 
 
 def _agent(app: MemGPT, user_id: UUID, name: str | None = None) -> Agent:
+    app.ensure_user(user_id)
     return app.create_agent(user_id, name, "memgpt_chat", "sam_pov", "basic", {"model": "m"}, {"embedding_dim": 3})
 
 
@@ -104,10 +106,35 @@ def test_another_users_agent_is_not_found(app: MemGPT) -> None:
 
 
 def test_unknown_presets_personas_and_humans_are_refused(app: MemGPT) -> None:
+    user = uuid4()
+    app.ensure_user(user)
     with pytest.raises(UnknownCatalogueEntry):
-        app.create_agent(uuid4(), None, "nope", "sam_pov", "basic", {}, {})
+        app.create_agent(user, None, "nope", "sam_pov", "basic", {}, {})
     with pytest.raises(UnknownCatalogueEntry):
-        app.create_agent(uuid4(), None, "memgpt_chat", "nope", "basic", {}, {})
+        app.create_agent(user, None, "memgpt_chat", "nope", "basic", {}, {})
+    with pytest.raises(UserNotFound):
+        app.create_agent(uuid4(), None, "memgpt_chat", "sam_pov", "basic", {}, {})
+
+
+def test_users_own_humans_personas_and_presets(app: MemGPT) -> None:
+    user, other = uuid4(), uuid4()
+    app.ensure_user(user)
+    app.ensure_user(other)
+    app.save_text(user, "persona", "pirate", "I am a pirate.")
+    app.save_text(user, "human", "ada", "Name: Ada")
+    app.save_preset(user, "terse", "Be brief.", ["send_message", "core_memory_append"])
+    agent = app.create_agent(user, None, "terse", "pirate", "ada", {}, {})
+    assert agent.core_memory == {"persona": "I am a pirate.", "human": "Name: Ada"}
+    assert agent.system == "Be brief." and agent.functions == ["send_message", "core_memory_append"]
+    with pytest.raises(UnknownCatalogueEntry):
+        app.create_agent(other, None, "memgpt_chat", "pirate", "basic", {}, {})  # not theirs
+    with pytest.raises(CatalogueNameTaken):
+        app.save_text(user, "persona", "sam_pov", "mine now")
+    with pytest.raises(UnknownCatalogueEntry):
+        app.save_preset(user, "broken", "x", ["fly"])
+    app.delete_preset(user, "terse")
+    with pytest.raises(UnknownCatalogueEntry):
+        app.create_agent(user, None, "terse", "pirate", "ada", {}, {})
 
 
 def test_core_memory_edits_return_old_and_new_and_replay(app: MemGPT) -> None:

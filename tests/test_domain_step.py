@@ -106,6 +106,7 @@ def test_summaries_take_the_oldest_messages_but_never_the_last_three_or_half_a_c
 def test_an_agent_replays_from_its_events_and_snapshots() -> None:
     app = MemGPT(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     user = uuid4()
+    app.ensure_user(user)
     agent = app.create_agent(user, "Long", "memgpt_chat", "sam_pov", "basic", {}, {})
     for n in range(40):
         turn = app.queue_turn(user, agent.id, "user", f"message {n}")
@@ -125,6 +126,7 @@ def test_an_agent_replays_from_its_events_and_snapshots() -> None:
 def test_frames_show_what_clients_see() -> None:
     app = MemGPT(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     user = uuid4()
+    app.ensure_user(user)
     agent = app.create_agent(user, None, "memgpt_chat", "sam_pov", "basic", {}, {})
     turn = app.queue_turn(user, agent.id, "user", "hi")
     app.start_next_turn(agent.id)

@@ -1,34 +1,247 @@
-"""/api/humans, /api/personas, /api/presets and /api/auth."""
+"""Humans, personas, presets, tools, models, configuration, and /api/auth.
 
+Humans, personas and presets are the shared defaults plus the caller's own (events on the user);
+tools are the functions agents can call.
+"""
+
+from typing import Any
 from uuid import UUID
 
 import falcon
+import httpx
 from falcon.asgi import Request, Response
 
 from api import schemas as s
 from api.auth import Authenticator
+from api.commands import Commands
+from api.config import EMBEDDED_EMBEDDING, EMBEDDED_LLM, Config
 from api.http import operation
 from domain import catalogue
-from domain.functions import schemas_for
+from domain.app import MemGPT
+from domain.functions import SCHEMAS, TAGS, schemas_for
+from projections.views import Views
 
 
-class Humans:
-    @operation("List humans", response=s.ListHumansResponse)
+class _Texts:
+    """Humans or personas: the shared defaults, then the caller's own."""
+
+    kind = ""
+    defaults: dict[str, str] = {}
+
+    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
+        self._app = app
+        self._run = commands
+        self._views = views
+
+    async def entries(self, req: Request) -> list[s.CatalogueEntry]:
+        own = await self._views.catalogue(req.context.principal.user_id, self.kind)
+        return [s.CatalogueEntry(n, t) for n, t in self.defaults.items()] + [
+            s.CatalogueEntry(r["name"], r["body"]["text"]) for r in own
+        ]
+
+    async def create(self, req: Request, body: s.CreateCatalogueEntryRequest) -> s.CatalogueEntry:
+        await self._run(self._app.save_text, req.context.principal.user_id, self.kind, body.name, body.text)
+        return s.CatalogueEntry(body.name, body.text)
+
+    async def one(self, req: Request, name: str) -> s.CatalogueEntry:
+        for entry in await self.entries(req):
+            if entry.name == name:
+                return entry
+        raise falcon.HTTPNotFound(description=f"No {self.kind} named {name!r}")
+
+
+class Humans(_Texts):
+    kind, defaults = "human", catalogue.HUMANS
+
+    @operation("List humans: the shared defaults and your own", response=s.ListHumansResponse)
     async def on_get(self, req: Request, resp: Response) -> s.ListHumansResponse:
-        return s.ListHumansResponse([s.CatalogueEntry(n, t) for n, t in catalogue.HUMANS.items()])
+        return s.ListHumansResponse(await self.entries(req))
+
+    @operation(
+        "Store a human (name and text) for your agents",
+        body=s.CreateCatalogueEntryRequest,
+        response=s.CatalogueEntry,
+        errors=(409,),
+    )
+    async def on_post(self, req: Request, resp: Response, body: s.CreateCatalogueEntryRequest) -> s.CatalogueEntry:
+        return await self.create(req, body)
+
+    @operation("Get a human", response=s.CatalogueEntry, errors=(404,))
+    async def on_get_one(self, req: Request, resp: Response, name: str) -> s.CatalogueEntry:
+        return await self.one(req, name)
 
 
-class Personas:
-    @operation("List personas", response=s.ListPersonasResponse)
+class Personas(_Texts):
+    kind, defaults = "persona", catalogue.PERSONAS
+
+    @operation("List personas: the shared defaults and your own", response=s.ListPersonasResponse)
     async def on_get(self, req: Request, resp: Response) -> s.ListPersonasResponse:
-        return s.ListPersonasResponse([s.CatalogueEntry(n, t) for n, t in catalogue.PERSONAS.items()])
+        return s.ListPersonasResponse(await self.entries(req))
+
+    @operation(
+        "Store a persona (name and text) for your agents",
+        body=s.CreateCatalogueEntryRequest,
+        response=s.CatalogueEntry,
+        errors=(409,),
+    )
+    async def on_post(self, req: Request, resp: Response, body: s.CreateCatalogueEntryRequest) -> s.CatalogueEntry:
+        return await self.create(req, body)
+
+    @operation("Get a persona", response=s.CatalogueEntry, errors=(404,))
+    async def on_get_one(self, req: Request, resp: Response, name: str) -> s.CatalogueEntry:
+        return await self.one(req, name)
 
 
 class Presets:
-    @operation("List presets", response=s.ListPresetsResponse)
+    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
+        self._app = app
+        self._run = commands
+        self._views = views
+
+    async def _all(self, req: Request) -> list[s.PresetModel]:
+        own = await self._views.catalogue(req.context.principal.user_id, "preset")
+        return [s.PresetModel(p.name, p.system, schemas_for(p.functions)) for p in catalogue.PRESETS.values()] + [
+            s.PresetModel(r["name"], r["body"]["system"], schemas_for(r["body"]["functions"])) for r in own
+        ]
+
+    @operation("List presets: the shared defaults and your own", response=s.ListPresetsResponse)
     async def on_get(self, req: Request, resp: Response) -> s.ListPresetsResponse:
-        return s.ListPresetsResponse(
-            [s.PresetModel(p.name, p.system, schemas_for(p.functions)) for p in catalogue.PRESETS.values()]
+        return s.ListPresetsResponse(await self._all(req))
+
+    @operation(
+        "Create a preset from a system prompt and function names",
+        body=s.CreatePresetRequest,
+        response=s.PresetModel,
+        errors=(409,),
+    )
+    async def on_post(self, req: Request, resp: Response, body: s.CreatePresetRequest) -> s.PresetModel:
+        await self._run(
+            self._app.save_preset, req.context.principal.user_id, body.name, body.system_prompt, body.functions
+        )
+        return s.PresetModel(body.name, body.system_prompt, schemas_for(body.functions))
+
+    @operation("Get a preset", response=s.PresetModel, errors=(404,))
+    async def on_get_one(self, req: Request, resp: Response, name: str) -> s.PresetModel:
+        for preset in await self._all(req):
+            if preset.name == name:
+                return preset
+        raise falcon.HTTPNotFound(description=f"No preset named {name!r}")
+
+    @operation("Delete one of your presets", response=s.DeletePresetResponse, errors=(404,))
+    async def on_delete_one(self, req: Request, resp: Response, name: str) -> s.DeletePresetResponse:
+        if name in catalogue.PRESETS:
+            raise falcon.HTTPForbidden(description="The shared default presets cannot be deleted.")
+        if name not in {r["name"] for r in await self._views.catalogue(req.context.principal.user_id, "preset")}:
+            raise falcon.HTTPNotFound(description=f"No preset of yours is named {name!r}")
+        await self._run(self._app.delete_preset, req.context.principal.user_id, name)
+        return s.DeletePresetResponse(f"Preset {name} successfully deleted")
+
+
+def _tool(name: str) -> s.ToolModel:
+    return s.ToolModel(name, SCHEMAS[name], TAGS[name])
+
+
+class Tools:
+    @operation("List the functions agents can call, with their JSON schemas", response=s.ListToolsResponse)
+    async def on_get(self, req: Request, resp: Response) -> s.ListToolsResponse:
+        return s.ListToolsResponse([_tool(name) for name in SCHEMAS])
+
+    @operation("Get one function's JSON schema", response=s.ToolModel, errors=(404,))
+    async def on_get_one(self, req: Request, resp: Response, name: str) -> s.ToolModel:
+        if name not in SCHEMAS:
+            raise falcon.HTTPNotFound(description=f"No tool named {name!r}")
+        return _tool(name)
+
+
+def _entry(llm: dict[str, Any], name: str | None = None) -> s.ModelEntry:
+    return s.ModelEntry(
+        name or llm.get("model") or "",
+        llm.get("model_endpoint"),
+        llm.get("model_endpoint_type") or "openai",
+        llm.get("model_wrapper"),
+        llm.get("context_window"),
+    )
+
+
+class Models:
+    """The configured model, what its endpoint says it serves, and the embedded model."""
+
+    def __init__(self, config: Config, http: httpx.AsyncClient) -> None:
+        self._config = config
+        self._http = http
+
+    async def _served(self, llm: dict[str, Any]) -> list[str]:
+        endpoint = llm.get("model_endpoint")
+        if not endpoint or (llm.get("model_endpoint_type") or "") in ("local", "embedded", "azure"):
+            return []
+        headers = {"Authorization": f"Bearer {self._config.openai_api_key}"} if self._config.openai_api_key else {}
+        try:
+            response = await self._http.get(endpoint.rstrip("/") + "/models", headers=headers, timeout=5.0)
+            return [str(m["id"]) for m in response.json()["data"]] if response.status_code == 200 else []
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return []  # an endpoint that cannot list its models still has the configured one
+
+    @operation(
+        "List models: the configured one, its endpoint's others, and the embedded model", response=s.ListModelsResponse
+    )
+    async def on_get(self, req: Request, resp: Response) -> s.ListModelsResponse:
+        llm = self._config.default_llm_config
+        entries = [_entry(llm)] + [_entry(llm, name) for name in await self._served(llm) if name != llm.get("model")]
+        if llm.get("model_endpoint_type") not in ("local", "embedded"):
+            entries.append(_entry(EMBEDDED_LLM))
+        return s.ListModelsResponse(entries)
+
+
+def _mask(secret: str | None) -> str | None:
+    return f"{secret[:3]}...{secret[-4:]}" if secret else None
+
+
+class ServerConfig:
+    def __init__(self, config: Config, version: str) -> None:
+        self._config = config
+        self._version = version
+
+    def _document(
+        self, llm: dict[str, Any], embedding: dict[str, Any], preset: str, persona: str, human: str
+    ) -> dict[str, Any]:
+        home = str(self._config.home)
+        storage = "postgres"
+        return {
+            "config_path": f"{home}/config",
+            "anon_clientid": str(self._config.default_user_id),
+            "preset": preset,
+            "persona": persona,
+            "human": human,
+            "default_llm_config": llm,
+            "default_embedding_config": embedding,
+            "archival_storage_type": storage,
+            "recall_storage_type": storage,
+            "metadata_storage_type": storage,
+            "archival_storage_uri": "***" if self._config.pg_uri else None,
+            "recall_storage_uri": "***" if self._config.pg_uri else None,
+            "metadata_storage_uri": "***" if self._config.pg_uri else None,
+            "openai_key": _mask(self._config.openai_api_key),
+            "memgpt_version": self._version,
+        }
+
+    @operation("The server's configuration and its built-in defaults, secrets masked", response=s.ConfigResponse)
+    async def on_get(self, req: Request, resp: Response) -> s.ConfigResponse:
+        cfg = self._config
+        return s.ConfigResponse(
+            self._document(
+                cfg.default_llm_config,
+                cfg.default_embedding_config,
+                cfg.default_preset,
+                cfg.default_persona,
+                cfg.default_human,
+            ),
+            self._document(
+                EMBEDDED_LLM,
+                EMBEDDED_EMBEDDING,
+                catalogue.DEFAULT_PRESET,
+                catalogue.DEFAULT_PERSONA,
+                catalogue.DEFAULT_HUMAN,
+            ),
         )
 
 

@@ -68,6 +68,7 @@ async def run(dsn: str, sizes: list[int]) -> list[dict[str, object]]:
     host.start()
     rng = random.Random(7)
     user = uuid4()
+    app.ensure_user(user)
     config = {"embedding_endpoint_type": "local", "embedding_dim": 384, "embedding_chunk_size": 300}
     target = app.create_agent(user, "Target", "memgpt_chat", "sam_pov", "basic", {}, config).id
     others = [app.create_agent(user, f"Other{i}", "memgpt_chat", "sam_pov", "basic", {}, config).id for i in range(9)]
@@ -113,7 +114,9 @@ async def run(dsn: str, sizes: list[int]) -> list[dict[str, object]]:
                     "agent's passages": total,
                     "save 100 (ms p50/p99)": f"{statistics.median(saves):.1f} / {pct(saves, 0.99):.1f}",
                     "saved/s": round(len(saves) * 100 / save_seconds),
-                    "embedded/s": round(size / embed_seconds) if size == sizes[0] else round((size - sizes[sizes.index(size) - 1]) / embed_seconds),
+                    "embedded/s": round(size / embed_seconds)
+                    if size == sizes[0]
+                    else round((size - sizes[sizes.index(size) - 1]) / embed_seconds),
                     "query embedding (ms p50)": f"{statistics.median(embed_one):.1f}",
                     "search page 0 (ms p50/p95/p99)": f"{statistics.median(searches):.1f} / {pct(searches, 0.95):.1f} / {pct(searches, 0.99):.1f}",
                     "search page 20 (ms p50/p99)": f"{statistics.median(deep):.1f} / {pct(deep, 0.99):.1f}",
