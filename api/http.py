@@ -28,6 +28,7 @@ class Operation:
     query: type[msgspec.Struct] | None = None
     errors: tuple[int, ...] = ()
     status: int = 200
+    streams: bool = False  # may answer text/event-stream instead of JSON
 
 
 def _invalid(error: msgspec.ValidationError) -> falcon.HTTPError:
@@ -79,8 +80,9 @@ def operation(
     body: type[msgspec.Struct] | None = None,
     query: type[msgspec.Struct] | None = None,
     errors: tuple[int, ...] = (),
+    streams: bool = False,
 ) -> Callable[[Responder], Responder]:
-    spec = Operation(summary, response, body, query, errors)
+    spec = Operation(summary, response, body, query, errors, streams=streams)
 
     def decorate(responder: Responder) -> Responder:
         @functools.wraps(responder)

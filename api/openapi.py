@@ -64,6 +64,8 @@ def _operation(op: Operation, auth: str | None, path_params: list[dict[str, Any]
     if params:
         out["parameters"] = params
     codes = set(op.errors)
+    if path_params:
+        codes.add(404)  # an id that does not exist, or belongs to another user
     if op.body is not None:
         models.add(op.body)
         out["requestBody"] = {"required": True, **_json(_ref(op.body))}
@@ -79,6 +81,15 @@ def _operation(op: Operation, auth: str | None, path_params: list[dict[str, Any]
     if op.response is not None:
         models.add(op.response)
         responses[str(op.status)] = {"description": "Success", **_json(_ref(op.response))}
+        if op.streams:
+            responses[str(op.status)]["content"]["text/event-stream"] = {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "Each event's data: one frame (internal_monologue, function_call, assistant_message, "
+                    "function_return + status, or internal_error; with date). Its id is the log position.",
+                }
+            }
     for code in sorted(codes):
         responses[str(code)] = {"description": _REASONS.get(code, "Error"), **_json(_ref(Error))}
     out["responses"] = responses

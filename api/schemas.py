@@ -1,12 +1,19 @@
 """Request and response bodies. The same models validate requests, shape responses and make up
 the OpenAPI documents, so the documents cannot drift from what is served."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from msgspec import Meta, Struct
 
+from domain.functions import SCHEMAS
+from domain.names import NAME_PATTERN
+
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Offset = Annotated[int, Meta(ge=0, le=1_000_000_000)]
+AgentName = Annotated[str, Meta(pattern=NAME_PATTERN.pattern, description="1-50 letters, digits, spaces, '-' or '_'.")]
+FunctionName = Literal[tuple(SCHEMAS)]  # type: ignore[valid-type]
+COMMAND_PATTERN = r"^/(memory|dump|pop|retry|heartbeat|memorywarning)( [0-9]+)?$|^/(rethink|rewrite) .+"
 Text = Annotated[str, Meta(max_length=100_000)]
 
 
@@ -88,7 +95,7 @@ class EmbeddingConfigModel(Struct, kw_only=True):
 class AgentConfigInput(Struct, kw_only=True):
     """Every field may be left out or null (the original client sends null): defaults apply."""
 
-    name: str | None = None
+    name: AgentName | None = None
     preset: Name | None = None
     human: Name | None = None
     persona: Name | None = None
@@ -148,11 +155,11 @@ class AgentQuery(Struct):
 
 class AgentRenameRequest(Struct):
     agent_id: UUID
-    agent_name: str
+    agent_name: AgentName
 
 
 class AgentRenameBody(Struct):
-    agent_name: str
+    agent_name: AgentName
 
 
 class DeleteAgentResponse(Struct):
@@ -211,12 +218,12 @@ class UserMessageResponse(Struct):
 
 class HistoryQuery(Struct, kw_only=True):
     agent_id: UUID
-    start: Annotated[int, Meta(ge=0)] = 0
+    start: Offset = 0
     count: Annotated[int, Meta(ge=0, le=1000)] = 100
 
 
 class HistoryPathQuery(Struct, kw_only=True):
-    start: Annotated[int, Meta(ge=0)] = 0
+    start: Offset = 0
     count: Annotated[int, Meta(ge=0, le=1000)] = 100
 
 
@@ -237,13 +244,23 @@ class GetAgentMessagesResponse(Struct):
     messages: Annotated[list[MessageModel], Meta(description="Newest first.")]
 
 
+Command = Annotated[
+    str,
+    Meta(
+        max_length=100_000,
+        pattern=COMMAND_PATTERN,
+        description="/memory, /dump [n], /pop [n], /retry, /rethink <text>, /rewrite <text>, /heartbeat, /memorywarning",
+    ),
+]
+
+
 class CommandRequest(Struct):
     agent_id: UUID
-    command: Annotated[str, Meta(min_length=1, max_length=100_000)]
+    command: Command
 
 
 class CommandBody(Struct):
-    command: Annotated[str, Meta(min_length=1, max_length=100_000)]
+    command: Command
 
 
 class CommandResponse(Struct):
@@ -254,7 +271,7 @@ class CommandResponse(Struct):
 
 
 class ArchivalQuery(Struct, kw_only=True):
-    start: Annotated[int, Meta(ge=0)] = 0
+    start: Offset = 0
     count: Annotated[int, Meta(ge=1, le=1000)] | None = None
     limit: Annotated[int, Meta(ge=1, le=1000)] | None = None
     after: UUID | None = None
@@ -320,7 +337,9 @@ class PresetModel(Struct):
 class CreatePresetRequest(Struct):
     name: EntryName
     system_prompt: Annotated[str, Meta(min_length=1, max_length=50_000)]
-    functions: Annotated[list[str], Meta(min_length=1, max_length=50, description="Function names, see /api/tools.")]
+    functions: Annotated[
+        list[FunctionName], Meta(min_length=1, max_length=50, description="Function names, see /api/tools.")
+    ]
 
 
 class ListPresetsResponse(Struct):

@@ -58,7 +58,7 @@ def test_presets_can_be_created_used_and_deleted(server: Server) -> None:
             ).status_code
             == 409
         )
-        assert user.delete("/api/presets/memgpt_chat").status_code == 403
+        assert user.delete("/api/presets/memgpt_chat").status_code == 409
         assert user.delete("/api/presets/terse").json() == {"message": "Preset terse successfully deleted"}
         assert user.get("/api/presets/terse").status_code == 404
         assert user.delete("/api/presets/terse").status_code == 404

@@ -127,10 +127,10 @@ class Presets:
                 return preset
         raise falcon.HTTPNotFound(description=f"No preset named {name!r}")
 
-    @operation("Delete one of your presets", response=s.DeletePresetResponse, errors=(404,))
+    @operation("Delete one of your presets", response=s.DeletePresetResponse, errors=(404, 409))
     async def on_delete_one(self, req: Request, resp: Response, name: str) -> s.DeletePresetResponse:
         if name in catalogue.PRESETS:
-            raise falcon.HTTPForbidden(description="The shared default presets cannot be deleted.")
+            raise falcon.HTTPConflict(description="The shared default presets cannot be deleted.")
         if name not in {r["name"] for r in await self._views.catalogue(req.context.principal.user_id, "preset")}:
             raise falcon.HTTPNotFound(description=f"No preset of yours is named {name!r}")
         await self._run(self._app.delete_preset, req.context.principal.user_id, name)

@@ -97,6 +97,7 @@ class Messages:
         body=s.UserMessageRequest,
         response=s.UserMessageResponse,
         errors=(404, 504),
+        streams=True,
     )
     async def on_post(self, req: Request, resp: Response, body: s.UserMessageRequest) -> s.UserMessageResponse | None:
         return await self._send(req, resp, body.agent_id, body)
@@ -106,6 +107,7 @@ class Messages:
         body=s.UserMessageBody,
         response=s.UserMessageResponse,
         errors=(404, 504),
+        streams=True,
     )
     async def on_post_path(
         self, req: Request, resp: Response, agent_id: UUID, body: s.UserMessageBody
