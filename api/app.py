@@ -41,6 +41,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/agents/{agent_id:uuid}/archival", archival.Archival),
     Route("/api/agents/message", messages.Messages),
     Route("/api/agents/{agent_id:uuid}/messages", messages.Messages, "path"),
+    Route("/api/agents/{agent_id:uuid}/messages-cursor", messages.Messages, "cursor"),
     Route("/api/agents/command", messages.Command),
     Route("/api/agents/{agent_id:uuid}/command", messages.Command, "path"),
     Route("/api/humans", catalogue.Humans),

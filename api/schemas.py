@@ -28,8 +28,35 @@ class UserSummary(Struct):
     user_id: UUID
 
 
-class GetAllUsersResponse(Struct):
+Limit = Annotated[int, Meta(ge=1, le=1000, description="Page size.")]
+
+
+class Page(Struct, kw_only=True):
+    """`limit` and `after` (the last id or name of the previous page) on every list route;
+    `cursor` is the name the original admin client uses for `after`."""
+
+    limit: Limit | None = None
+    after: Annotated[str, Meta(max_length=200)] | None = None
+    cursor: Annotated[str, Meta(max_length=200)] | None = None
+
+    @property
+    def start_after(self) -> str | None:
+        return self.after or self.cursor
+
+
+class IdPage(Struct, kw_only=True):
+    limit: Limit | None = None
+    after: UUID | None = None
+    cursor: UUID | None = None
+
+    @property
+    def start_after(self) -> UUID | None:
+        return self.after or self.cursor
+
+
+class GetAllUsersResponse(Struct, omit_defaults=True):
     user_list: list[UserSummary]
+    cursor: Annotated[UUID | None, Meta(description="Pass as after= for the next page; null at the end.")] = None
 
 
 class CreateUserRequest(Struct, kw_only=True):
@@ -44,6 +71,12 @@ class CreateUserResponse(Struct):
 
 class UserQuery(Struct):
     user_id: UUID
+
+
+class KeysQuery(Struct, kw_only=True):
+    user_id: UUID
+    limit: Limit | None = None
+    after: Annotated[str, Meta(max_length=200)] | None = None
 
 
 class DeleteUserResponse(Struct):
@@ -144,9 +177,10 @@ class AgentSummary(Struct):
     created_at: Annotated[str, Meta(description="ISO 8601, UTC.")]
 
 
-class ListAgentsResponse(Struct):
-    num_agents: int
+class ListAgentsResponse(Struct, omit_defaults=True):
+    num_agents: Annotated[int, Meta(description="How many agents the user has in all.")]
     agents: list[AgentSummary]
+    cursor: Annotated[UUID | None, Meta(description="Pass as after= for the next page; null at the end.")] = None
 
 
 class AgentQuery(Struct):
@@ -216,15 +250,16 @@ class UserMessageResponse(Struct):
     ]
 
 
-class HistoryQuery(Struct, kw_only=True):
-    agent_id: UUID
-    start: Offset = 0
-    count: Annotated[int, Meta(ge=0, le=1000)] = 100
-
-
 class HistoryPathQuery(Struct, kw_only=True):
     start: Offset = 0
     count: Annotated[int, Meta(ge=0, le=1000)] = 100
+    limit: Limit | None = None
+    after: Annotated[UUID | None, Meta(description="Only messages newer than this message id.")] = None
+    before: Annotated[UUID | None, Meta(description="Only messages older than this message id.")] = None
+
+
+class HistoryQuery(HistoryPathQuery, kw_only=True):
+    agent_id: UUID
 
 
 class MessageModel(Struct, kw_only=True):

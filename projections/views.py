@@ -28,8 +28,37 @@ class Views:
         rows = await self._all(sql, *params)
         return rows[0] if rows else None
 
-    async def user_ids(self) -> list[UUID]:
-        rows = await self._all("SELECT user_id FROM view_users ORDER BY created_at, user_id")
+    async def _page(
+        self,
+        table: str,
+        key: str,
+        order: str,
+        where: str,
+        params: tuple[Any, ...],
+        after: Any = None,
+        before: Any = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+        columns: str = "*",
+    ) -> list[dict[str, Any]]:
+        """Keyset paging in `order`: the rows just later than (`after`) or just earlier than
+        (`before`) the row whose `key` is given, or from the start; returned oldest first, or
+        newest first with `newest_first`."""
+        sql = f"SELECT {columns} FROM {table} WHERE {where}"  # noqa: S608 - table and columns are ours
+        args: list[Any] = list(params)
+        if after is not None or before is not None:
+            sql += f" AND ({order}) {'>' if after is not None else '<'} (SELECT {order} FROM {table} WHERE {key} = %s)"  # noqa: S608
+            args.append(after if after is not None else before)
+            direction = "ASC" if after is not None else "DESC"
+        else:
+            direction = "DESC" if newest_first else "ASC"
+        ordering = ", ".join(f"{column} {direction}" for column in order.split(", "))
+        rows = await self._all(f"{sql} ORDER BY {ordering} LIMIT %s OFFSET %s", *args, limit or 1_000_000, offset)
+        return rows if direction == ("DESC" if newest_first else "ASC") else rows[::-1]
+
+    async def user_ids(self, after: UUID | None = None, limit: int | None = None) -> list[UUID]:
+        rows = await self._page("view_users", "user_id", "created_at, user_id", "true", (), after, None, limit)
         return [r["user_id"] for r in rows]
 
     async def user_exists(self, user_id: UUID) -> bool:
@@ -43,20 +72,33 @@ class Views:
         rows = await self._all("SELECT masked FROM view_keys WHERE user_id = %s ORDER BY created_at, key_id", user_id)
         return [r["masked"] for r in rows]
 
-    async def agents(self, user_id: UUID) -> list[dict[str, Any]]:
-        return await self._all("SELECT * FROM view_agents WHERE user_id = %s ORDER BY created_at, id", user_id)
+    async def agents(self, user_id: UUID, after: UUID | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        return await self._page("view_agents", "id", "created_at, id", "user_id = %s", (user_id,), after, None, limit)
+
+    async def agent_count(self, user_id: UUID) -> int:
+        row = await self._one("SELECT count(*) AS n FROM view_agents WHERE user_id = %s", user_id)
+        return row["n"] if row else 0
 
     async def agent(self, user_id: UUID, agent_id: UUID) -> dict[str, Any] | None:
         """An agent of this user; another user's agent reads exactly like a missing one."""
         return await self._one("SELECT * FROM view_agents WHERE id = %s AND user_id = %s", agent_id, user_id)
 
-    async def messages(self, agent_id: UUID, start: int, count: int) -> list[dict[str, Any]]:
-        """A page of an agent's message history, newest first."""
-        return await self._all(
-            "SELECT * FROM view_messages WHERE agent_id = %s ORDER BY position DESC, seq DESC LIMIT %s OFFSET %s",
-            agent_id,
+    async def messages(
+        self, agent_id: UUID, start: int, count: int, after: UUID | None = None, before: UUID | None = None
+    ) -> list[dict[str, Any]]:
+        """A page of an agent's message history, newest first: by offset, or newer than `after` /
+        older than `before` (a message id)."""
+        return await self._page(
+            "view_messages",
+            "id",
+            "position, seq",
+            "agent_id = %s",
+            (agent_id,),
+            after,
+            before,
             count,
             start,
+            newest_first=True,
         )
 
     async def message_counts(self, agent_id: UUID) -> dict[str, int]:
@@ -76,29 +118,17 @@ class Views:
         self, agent_id: UUID, start: int, limit: int, after: UUID | None = None, before: UUID | None = None
     ) -> list[dict[str, Any]]:
         """A page of an agent's passages, oldest first: by offset, or after/before a passage id."""
-        columns = "id, text, created_at"
-        if before is not None:
-            rows = await self._all(
-                f"SELECT {columns} FROM view_passages WHERE agent_id = %s AND (position, seq) <"  # noqa: S608
-                " (SELECT position, seq FROM view_passages WHERE id = %s) ORDER BY position DESC, seq DESC LIMIT %s",
-                agent_id,
-                before,
-                limit,
-            )
-            return rows[::-1]
-        if after is not None:
-            return await self._all(
-                f"SELECT {columns} FROM view_passages WHERE agent_id = %s AND (position, seq) >"  # noqa: S608
-                " (SELECT position, seq FROM view_passages WHERE id = %s) ORDER BY position, seq LIMIT %s",
-                agent_id,
-                after,
-                limit,
-            )
-        return await self._all(
-            f"SELECT {columns} FROM view_passages WHERE agent_id = %s ORDER BY position, seq LIMIT %s OFFSET %s",  # noqa: S608
-            agent_id,
+        return await self._page(
+            "view_passages",
+            "id",
+            "position, seq",
+            "agent_id = %s",
+            (agent_id,),
+            after,
+            before,
             limit,
             start,
+            columns="id, text, created_at",
         )
 
     async def catalogue(self, user_id: UUID, kind: str) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from falcon.asgi import Request, Response
 from api import schemas as s
 from api.commands import Commands
 from api.http import operation
+from api.paging import after_name, next_cursor
 from domain import keys
 from domain.app import MemGPT
 from projections.views import Views
@@ -22,9 +23,10 @@ class Users:
         self._views = views
         self._default_user = default_user_id
 
-    @operation("List users", response=s.GetAllUsersResponse)
-    async def on_get(self, req: Request, resp: Response) -> s.GetAllUsersResponse:
-        return s.GetAllUsersResponse([s.UserSummary(u) for u in await self._views.user_ids()])
+    @operation("List users", query=s.IdPage, response=s.GetAllUsersResponse)
+    async def on_get(self, req: Request, resp: Response, query: s.IdPage) -> s.GetAllUsersResponse:
+        ids = await self._views.user_ids(query.start_after, query.limit)
+        return s.GetAllUsersResponse([s.UserSummary(u) for u in ids], next_cursor(ids, query.limit))
 
     @operation(
         "Create a user with a first API key", body=s.CreateUserRequest, response=s.CreateUserResponse, errors=(409,)
@@ -68,11 +70,12 @@ class Keys:
     async def on_post(self, req: Request, resp: Response, body: s.CreateAPIKeyRequest) -> s.CreateAPIKeyResponse:
         return s.CreateAPIKeyResponse(await self._run(self._app.issue_key, body.user_id, body.name))
 
-    @operation("List a user's API keys, masked", query=s.UserQuery, response=s.GetAPIKeysResponse, errors=(404,))
-    async def on_get(self, req: Request, resp: Response, query: s.UserQuery) -> s.GetAPIKeysResponse:
+    @operation("List a user's API keys, masked", query=s.KeysQuery, response=s.GetAPIKeysResponse, errors=(404,))
+    async def on_get(self, req: Request, resp: Response, query: s.KeysQuery) -> s.GetAPIKeysResponse:
         if not await self._views.user_exists(query.user_id):
             raise falcon.HTTPNotFound(description=f"User {query.user_id} not found")
-        return s.GetAPIKeysResponse(await self._views.masked_keys(query.user_id))
+        masked = await self._views.masked_keys(query.user_id)
+        return s.GetAPIKeysResponse(after_name(masked, str, query.after, query.limit))
 
     @operation("Revoke an API key", query=s.APIKeyQuery, response=s.DeleteAPIKeyResponse, errors=(404,))
     async def on_delete(self, req: Request, resp: Response, query: s.APIKeyQuery) -> s.DeleteAPIKeyResponse:

@@ -15,6 +15,7 @@ from api import schemas as s
 from api.commands import Commands
 from api.config import Config
 from api.http import operation
+from api.paging import next_cursor
 from domain.app import MemGPT
 from domain.functions import schemas_for
 from projections.views import Views
@@ -83,10 +84,16 @@ class Agents:
         self._reader = AgentReader(views)
         self._config = config
 
-    @operation("List the caller's agents", response=s.ListAgentsResponse)
-    async def on_get(self, req: Request, resp: Response) -> s.ListAgentsResponse:
-        rows = await self._views.agents(req.context.principal.user_id)
-        return s.ListAgentsResponse(len(rows), [_summary(r) for r in rows])
+    @operation("List the caller's agents, oldest first", query=s.IdPage, response=s.ListAgentsResponse)
+    async def on_get(self, req: Request, resp: Response, query: s.IdPage) -> s.ListAgentsResponse:
+        user_id = req.context.principal.user_id
+        rows = await self._views.agents(user_id, query.start_after, query.limit)
+        total = (
+            len(rows) if query.limit is None and query.start_after is None else await self._views.agent_count(user_id)
+        )
+        return s.ListAgentsResponse(
+            total, [_summary(r) for r in rows], next_cursor([r["id"] for r in rows], query.limit)
+        )
 
     @operation("Create an agent", body=s.CreateAgentRequest, response=s.AgentStateResponse, errors=(409, 422))
     async def on_post(self, req: Request, resp: Response, body: s.CreateAgentRequest) -> s.AgentStateResponse:

@@ -16,10 +16,15 @@ from api.auth import Authenticator
 from api.commands import Commands
 from api.config import EMBEDDED_EMBEDDING, EMBEDDED_LLM, Config
 from api.http import operation
+from api.paging import after_name
 from domain import catalogue
 from domain.app import MemGPT
 from domain.functions import SCHEMAS, TAGS, schemas_for
 from projections.views import Views
+
+
+def _name(item: Any) -> str:
+    return item.name
 
 
 class _Texts:
@@ -53,9 +58,9 @@ class _Texts:
 class Humans(_Texts):
     kind, defaults = "human", catalogue.HUMANS
 
-    @operation("List humans: the shared defaults and your own", response=s.ListHumansResponse)
-    async def on_get(self, req: Request, resp: Response) -> s.ListHumansResponse:
-        return s.ListHumansResponse(await self.entries(req))
+    @operation("List humans: the shared defaults and your own", query=s.Page, response=s.ListHumansResponse)
+    async def on_get(self, req: Request, resp: Response, query: s.Page) -> s.ListHumansResponse:
+        return s.ListHumansResponse(after_name(await self.entries(req), _name, query.start_after, query.limit))
 
     @operation(
         "Store a human (name and text) for your agents",
@@ -74,9 +79,9 @@ class Humans(_Texts):
 class Personas(_Texts):
     kind, defaults = "persona", catalogue.PERSONAS
 
-    @operation("List personas: the shared defaults and your own", response=s.ListPersonasResponse)
-    async def on_get(self, req: Request, resp: Response) -> s.ListPersonasResponse:
-        return s.ListPersonasResponse(await self.entries(req))
+    @operation("List personas: the shared defaults and your own", query=s.Page, response=s.ListPersonasResponse)
+    async def on_get(self, req: Request, resp: Response, query: s.Page) -> s.ListPersonasResponse:
+        return s.ListPersonasResponse(after_name(await self.entries(req), _name, query.start_after, query.limit))
 
     @operation(
         "Store a persona (name and text) for your agents",
@@ -104,9 +109,9 @@ class Presets:
             s.PresetModel(r["name"], r["body"]["system"], schemas_for(r["body"]["functions"])) for r in own
         ]
 
-    @operation("List presets: the shared defaults and your own", response=s.ListPresetsResponse)
-    async def on_get(self, req: Request, resp: Response) -> s.ListPresetsResponse:
-        return s.ListPresetsResponse(await self._all(req))
+    @operation("List presets: the shared defaults and your own", query=s.Page, response=s.ListPresetsResponse)
+    async def on_get(self, req: Request, resp: Response, query: s.Page) -> s.ListPresetsResponse:
+        return s.ListPresetsResponse(after_name(await self._all(req), _name, query.start_after, query.limit))
 
     @operation(
         "Create a preset from a system prompt and function names",
@@ -142,9 +147,11 @@ def _tool(name: str) -> s.ToolModel:
 
 
 class Tools:
-    @operation("List the functions agents can call, with their JSON schemas", response=s.ListToolsResponse)
-    async def on_get(self, req: Request, resp: Response) -> s.ListToolsResponse:
-        return s.ListToolsResponse([_tool(name) for name in SCHEMAS])
+    @operation(
+        "List the functions agents can call, with their JSON schemas", query=s.Page, response=s.ListToolsResponse
+    )
+    async def on_get(self, req: Request, resp: Response, query: s.Page) -> s.ListToolsResponse:
+        return s.ListToolsResponse(after_name([_tool(n) for n in SCHEMAS], _name, query.start_after, query.limit))
 
     @operation("Get one function's JSON schema", response=s.ToolModel, errors=(404,))
     async def on_get_one(self, req: Request, resp: Response, name: str) -> s.ToolModel:
@@ -182,14 +189,16 @@ class Models:
             return []  # an endpoint that cannot list its models still has the configured one
 
     @operation(
-        "List models: the configured one, its endpoint's others, and the embedded model", response=s.ListModelsResponse
+        "List models: the configured one, its endpoint's others, and the embedded model",
+        query=s.Page,
+        response=s.ListModelsResponse,
     )
-    async def on_get(self, req: Request, resp: Response) -> s.ListModelsResponse:
+    async def on_get(self, req: Request, resp: Response, query: s.Page) -> s.ListModelsResponse:
         llm = self._config.default_llm_config
         entries = [_entry(llm)] + [_entry(llm, name) for name in await self._served(llm) if name != llm.get("model")]
         if llm.get("model_endpoint_type") not in ("local", "embedded"):
             entries.append(_entry(EMBEDDED_LLM))
-        return s.ListModelsResponse(entries)
+        return s.ListModelsResponse(after_name(entries, _name, query.start_after, query.limit))
 
 
 def _mask(secret: str | None) -> str | None:

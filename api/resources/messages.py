@@ -86,9 +86,10 @@ class Messages:
             return None
         return s.UserMessageResponse(await self._turns.collect(agent_id, turn_id, after))
 
-    async def _history(self, req: Request, agent_id: UUID, start: int, count: int) -> s.GetAgentMessagesResponse:
+    async def _history(self, req: Request, agent_id: UUID, query: s.HistoryPathQuery) -> s.GetAgentMessagesResponse:
         agent = await self._reader.row(req, agent_id)
-        rows = await self._views.messages(agent_id, start, count)
+        count = query.limit if query.limit is not None else query.count
+        rows = await self._views.messages(agent_id, query.start, count, query.after, query.before)
         model = agent["llm_config"].get("model")
         return s.GetAgentMessagesResponse([_message(r, agent["user_id"], model) for r in rows])
 
@@ -121,7 +122,7 @@ class Messages:
         errors=(404,),
     )
     async def on_get(self, req: Request, resp: Response, query: s.HistoryQuery) -> s.GetAgentMessagesResponse:
-        return await self._history(req, query.agent_id, query.start, query.count)
+        return await self._history(req, query.agent_id, query)
 
     @operation(
         "Page an agent's message history, newest first",
@@ -132,7 +133,18 @@ class Messages:
     async def on_get_path(
         self, req: Request, resp: Response, agent_id: UUID, query: s.HistoryPathQuery
     ) -> s.GetAgentMessagesResponse:
-        return await self._history(req, agent_id, query.start, query.count)
+        return await self._history(req, agent_id, query)
+
+    @operation(
+        "Page an agent's message history by message id, newest first",
+        query=s.HistoryPathQuery,
+        response=s.GetAgentMessagesResponse,
+        errors=(404,),
+    )
+    async def on_get_cursor(
+        self, req: Request, resp: Response, agent_id: UUID, query: s.HistoryPathQuery
+    ) -> s.GetAgentMessagesResponse:
+        return await self._history(req, agent_id, query)
 
 
 class Command:
