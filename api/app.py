@@ -11,7 +11,7 @@ from api.bootstrap import Services, bootstrap
 from api.commands import Commands
 from api.config import Config
 from api.context import RequestContext
-from api.resources import admin, agents, archival, catalogue, messages
+from api.resources import admin, agents, archival, assistants, catalogue, messages
 from api.turns.follow import Turns
 
 VERSION = "0.3.4"  # the MemGPT API release this server speaks
@@ -54,6 +54,14 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/tools/{name}", catalogue.Tools, "one"),
     Route("/api/models", catalogue.Models),
     Route("/api/config", catalogue.ServerConfig),
+    Route("/v1/assistants", assistants.Assistants, document="assistants"),
+    Route("/v1/assistants/{assistant_id:uuid}", assistants.Assistants, "one", "assistants"),
+    Route("/v1/threads", assistants.Threads, document="assistants"),
+    Route("/v1/threads/{thread_id:uuid}", assistants.Threads, "one", "assistants"),
+    Route("/v1/threads/{thread_id:uuid}/messages", assistants.ThreadMessages, document="assistants"),
+    Route("/v1/threads/{thread_id:uuid}/messages/{message_id:uuid}", assistants.ThreadMessages, "one", "assistants"),
+    Route("/v1/threads/{thread_id:uuid}/runs", assistants.Runs, document="assistants"),
+    Route("/v1/threads/{thread_id:uuid}/runs/{run_id:uuid}", assistants.Runs, "one", "assistants"),
 )
 
 
@@ -90,6 +98,10 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
         catalogue.Personas: catalogue.Personas(app, run, views),
         catalogue.Presets: catalogue.Presets(app, run, views),
         catalogue.Tools: catalogue.Tools(),
+        assistants.Assistants: assistants.Assistants(app, run, views),
+        assistants.Threads: assistants.Threads(app, run, views),
+        assistants.ThreadMessages: assistants.ThreadMessages(app, run, views),
+        assistants.Runs: assistants.Runs(app, run, views, cfg),
         catalogue.Models: catalogue.Models(cfg, services.http),
         catalogue.ServerConfig: catalogue.ServerConfig(cfg, VERSION),
     }

@@ -39,9 +39,27 @@ def _invalid(error: msgspec.ValidationError) -> falcon.HTTPError:
     return falcon.HTTPUnprocessableEntity(description=message)
 
 
+def _has_nul(value: Any) -> bool:
+    """PostgreSQL text cannot hold NUL characters: refuse them at the door, or a stored event
+    with one would stop every view that tries to write it."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+_NUL = "Text may not contain NUL (U+0000) characters."
+
+
 def parse_query(req: Request, model: type[msgspec.Struct]) -> Any:
+    params = dict(req.params)
+    if _has_nul(params):
+        raise falcon.HTTPUnprocessableEntity(description=_NUL)
     try:
-        return msgspec.convert(dict(req.params), model, strict=False)
+        return msgspec.convert(params, model, strict=False)
     except msgspec.ValidationError as e:
         raise _invalid(e) from None
 
@@ -58,6 +76,8 @@ async def parse_body(req: Request, model: type[msgspec.Struct], limit: int) -> A
         raise falcon.HTTPBadRequest(description=f"Malformed JSON: {e}") from None
     if data is None:
         raise falcon.HTTPBadRequest(description="A JSON object body is required.")
+    if _has_nul(data):
+        raise falcon.HTTPUnprocessableEntity(description=_NUL)
     try:
         return msgspec.convert(data, model)
     except msgspec.ValidationError as e:

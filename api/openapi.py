@@ -24,6 +24,8 @@ _REASONS = {
     409: "Conflicts with existing state",
     413: "Request body too large",
     422: "A value breaks a rule",
+    503: "Saved, but the views have not caught up yet",
+    504: "The turn did not finish in time; it goes on",
 }
 TITLES = {"memgpt": "MemGPT server API", "assistants": "MemGPT Assistants-compatible API"}
 

@@ -58,6 +58,11 @@ class Message:
         return {"role": self.role, "content": self.text or ""}
 
 
+def clean(text: str | None) -> str | None:
+    """Texts a model produced, without NUL characters (which no PostgreSQL text can hold)."""
+    return text.replace("\x00", "") if text else text
+
+
 def plain_text(message: Message) -> str:
     """What a person reads in a message: packaged texts unpacked, a reply's words included.
     Recall search matches this, so a search for "type" does not match every packaged message."""

@@ -15,7 +15,7 @@ from uuid import UUID
 from domain import memory
 from domain.errors import DomainError
 from domain.functions import SCHEMAS
-from domain.messages import Message, ToolCall, function_result
+from domain.messages import Message, ToolCall, clean, function_result
 
 RESULT_LIMIT = 3000  # characters of a function result the model gets back
 PAGE_SIZE = 5
@@ -73,6 +73,7 @@ def parse(call: ToolCall, allowed: list[str]) -> Call:
         raise CallError(f"Could not parse the arguments of {call.name} as JSON: {e}") from None
     if not isinstance(args, dict):
         raise CallError(f"The arguments of {call.name} must be a JSON object.")
+    args = {k: clean(v) if isinstance(v, str) else v for k, v in args.items()}
     params = SCHEMAS[call.name]["parameters"]
     properties: dict[str, Any] = params["properties"]
     unexpected = sorted(set(args) - set(properties))
@@ -145,9 +146,11 @@ def step_messages(
     reply: Reply, call: ToolCall | None, outcome: Outcome | None, ids: tuple[UUID, UUID], now: datetime
 ) -> tuple[Message, Message | None]:
     """The assistant message of a step and, if it called a function, the function's result."""
-    assistant = Message(ids[0], "assistant", reply.text, now, tool_call=call)
+    if call is not None:
+        call = ToolCall(call.id, clean(call.name) or "", clean(call.arguments) or "")
+    assistant = Message(ids[0], "assistant", clean(reply.text), now, tool_call=call)
     if call is None or outcome is None:
         return assistant, None
     status = "OK" if outcome.status == "success" else "Failed"
-    text = function_result(status, clip(outcome.result), now)
+    text = function_result(status, clip(clean(outcome.result) or ""), now)
     return assistant, Message(ids[1], "function", text, now, name=call.name, tool_call_id=call.id)

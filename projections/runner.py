@@ -17,6 +17,7 @@ from eventsourcing.projection import ProjectionRunner
 
 from domain.app import MemGPT
 from projections.agents import AgentsRecorder, AgentsView
+from projections.assistants import AssistantsRecorder, AssistantsView
 from projections.base import View, ViewRecorder
 from projections.catalogue import CatalogueRecorder, CatalogueView
 from projections.keys import KeysRecorder, KeysView
@@ -33,6 +34,7 @@ VIEWS: tuple[tuple[type[View], type[ViewRecorder]], ...] = (
     (MessagesView, MessagesRecorder),
     (PassagesView, PassagesRecorder),
     (CatalogueView, CatalogueRecorder),
+    (AssistantsView, AssistantsRecorder),
 )
 VIEW_NAMES = tuple(view.name for view, _ in VIEWS)
 

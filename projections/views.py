@@ -138,3 +138,64 @@ class Views:
             user_id,
             kind,
         )
+
+    # the OpenAI-Assistants-compatible surface
+
+    async def assistants(
+        self, user_id: UUID, after: UUID | None, before: UUID | None, limit: int, newest_first: bool
+    ) -> list[dict[str, Any]]:
+        return await self._page(
+            "view_assistants",
+            "id",
+            "created_at, id",
+            "user_id = %s",
+            (user_id,),
+            after,
+            before,
+            limit,
+            newest_first=newest_first,
+        )
+
+    async def assistant(self, user_id: UUID, assistant_id: UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM view_assistants WHERE id = %s AND user_id = %s", assistant_id, user_id)
+
+    async def thread(self, user_id: UUID, thread_id: UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM view_threads WHERE id = %s AND user_id = %s", thread_id, user_id)
+
+    async def thread_messages(
+        self, thread_id: UUID, after: UUID | None, before: UUID | None, limit: int, newest_first: bool
+    ) -> list[dict[str, Any]]:
+        return await self._page(
+            "view_thread_messages",
+            "id",
+            "position, seq",
+            "thread_id = %s",
+            (thread_id,),
+            after,
+            before,
+            limit,
+            newest_first=newest_first,
+        )
+
+    async def thread_message(self, thread_id: UUID, message_id: UUID) -> dict[str, Any] | None:
+        return await self._one(
+            "SELECT * FROM view_thread_messages WHERE id = %s AND thread_id = %s", message_id, thread_id
+        )
+
+    async def runs(
+        self, thread_id: UUID, after: UUID | None, before: UUID | None, limit: int, newest_first: bool
+    ) -> list[dict[str, Any]]:
+        return await self._page(
+            "view_runs",
+            "id",
+            "created_at, id",
+            "thread_id = %s",
+            (thread_id,),
+            after,
+            before,
+            limit,
+            newest_first=newest_first,
+        )
+
+    async def run(self, thread_id: UUID, run_id: UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM view_runs WHERE id = %s AND thread_id = %s", run_id, thread_id)

@@ -41,6 +41,10 @@ CASES = [
     ("POST", "/api/auth", b'{"password": 1}', 400),
     ("GET", "/api/nothing-here", None, 404),
     ("PUT", "/api/agents", b"{}", 405),
+    ("POST", "/api/agents", b'{"config": {"name": "nul\\u0000name"}}', 422),
+    ("POST", "/api/personas", b'{"name": "p", "text": "a\\u0000b"}', 422),
+    ("POST", "/v1/assistants", b'{"model": "m", "name": "n", "instructions": "\\u0000"}', 422),
+    ("GET", "/api/tools?after=%00", None, 422),
 ]
 
 

@@ -148,3 +148,16 @@ def test_frames_show_what_clients_see() -> None:
 def test_plain_text_unpacks_what_people_wrote() -> None:
     assert plain_text(Message(uuid4(), "user", user_text("hello there", NOW), NOW)) == "hello there"
     assert plain_text(Message(uuid4(), "system", "raw prompt", NOW)) == "raw prompt"
+
+
+def test_nul_characters_from_a_model_never_reach_storage() -> None:
+    call = step.parse(ToolCall("c", "send_message", json.dumps({"message": "a\u0000b"})), BASE)
+    assert call.args == {"message": "ab"}
+    assistant, result = step.step_messages(
+        step.Reply("x\u0000y", (ToolCall("c", "send_message", '{"message": "ab"}'),)),
+        ToolCall("c", "send_message", "{}"),
+        step.Outcome("success", "N\u0000one"),
+        (uuid4(), uuid4()),
+        NOW,
+    )
+    assert assistant.text == "xy" and result is not None and "\u0000" not in (result.text or "")

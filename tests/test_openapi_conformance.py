@@ -16,12 +16,12 @@ SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
-def _run(server: Server, token: str, workdir: Path) -> subprocess.CompletedProcess[str]:
+def _run(server: Server, token: str, workdir: Path, document: str = "memgpt") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             SCHEMATHESIS,
             "run",
-            str(server.home / "openapi_memgpt.json"),
+            str(server.home / f"openapi_{document}.json"),
             "--url",
             server.url,
             "-H",
@@ -33,7 +33,7 @@ def _run(server: Server, token: str, workdir: Path) -> subprocess.CompletedProce
             "--phases",
             "examples,coverage,fuzzing",
             "--workers",
-            "2",
+            "1",  # CPython 3.11's AST builder is not thread-safe: threads crash hypothesis at random
             "--request-timeout",
             "30",
             "--seed",
@@ -55,4 +55,7 @@ def test_schemathesis_finds_no_failures(chat_server: Server, fresh_llm: FakeLLM,
     with chat_server.client() as admin:
         key = admin.post("/admin/users", json={}).json()["api_key"]
     as_user = _run(chat_server, key, tmp_path)
-    assert as_user.returncode == 0, as_user.stdout[-6000:]
+    assert as_user.returncode == 0, as_user.stdout[:8000]
+    assistants = _run(chat_server, key, tmp_path, "assistants")
+    assert assistants.returncode == 0, assistants.stdout[-6000:]
+    assert "Selected: 13/13" in assistants.stdout
