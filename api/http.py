@@ -29,6 +29,7 @@ class Operation:
     errors: tuple[int, ...] = ()
     status: int = 200
     streams: bool = False  # may answer text/event-stream instead of JSON
+    upload: bool = False  # takes a multipart/form-data `file` (read by the responder)
 
 
 def _invalid(error: msgspec.ValidationError) -> falcon.HTTPError:
@@ -84,6 +85,25 @@ async def parse_body(req: Request, model: type[msgspec.Struct], limit: int) -> A
         raise _invalid(e) from None
 
 
+async def read_upload(req: Request, limit: int) -> tuple[str, bytes]:
+    """The `file` part of a multipart/form-data body: (filename, bytes), at most `limit` bytes."""
+    if req.content_length is not None and req.content_length > limit:
+        raise falcon.HTTPContentTooLarge(description=f"Uploads are limited to {limit} bytes.")
+    if not (req.content_type or "").startswith("multipart/form-data"):
+        raise falcon.HTTPBadRequest(description="Send the file as multipart/form-data in a part named 'file'.")
+    try:
+        form = await req.get_media()
+        async for part in form:
+            if part.name == "file":
+                data = await part.stream.read(limit + 1)
+                if len(data) > limit:
+                    raise falcon.HTTPContentTooLarge(description=f"Uploads are limited to {limit} bytes.")
+                return part.secure_filename or "upload", data
+    except falcon.MediaMalformedError as e:
+        raise falcon.HTTPBadRequest(description=f"Malformed multipart body: {e.description}") from None
+    raise falcon.HTTPBadRequest(description="No part named 'file' in the form.")
+
+
 def send(resp: Response, payload: Any, status: int = 200) -> None:
     resp.status = status
     resp.content_type = JSON
@@ -101,8 +121,9 @@ def operation(
     query: type[msgspec.Struct] | None = None,
     errors: tuple[int, ...] = (),
     streams: bool = False,
+    upload: bool = False,
 ) -> Callable[[Responder], Responder]:
-    spec = Operation(summary, response, body, query, errors, streams=streams)
+    spec = Operation(summary, response, body, query, errors, streams=streams, upload=upload)
 
     def decorate(responder: Responder) -> Responder:
         @functools.wraps(responder)

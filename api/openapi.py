@@ -74,6 +74,20 @@ def _operation(op: Operation, auth: str | None, path_params: list[dict[str, Any]
         codes |= {400, 413, 422}
     if op.query is not None:
         codes |= {400, 422}
+    if op.upload:
+        out["requestBody"] = {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                }
+            },
+        }
+        codes |= {400, 413, 422}
     if auth is not None:
         out["security"] = [{"HTTPBearer": []}]
         codes.add(401)

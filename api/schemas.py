@@ -11,6 +11,7 @@ from domain.names import NAME_PATTERN
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Offset = Annotated[int, Meta(ge=0, le=1_000_000_000)]
+EntryName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_. -]{1,100}$")]
 AgentName = Annotated[str, Meta(pattern=NAME_PATTERN.pattern, description="1-50 letters, digits, spaces, '-' or '_'.")]
 FunctionName = Literal[tuple(SCHEMAS)]  # type: ignore[valid-type]
 COMMAND_PATTERN = r"^/(memory|dump|pop|retry|heartbeat|memorywarning)( [0-9]+)?$|^/(rethink|rewrite) .+"
@@ -339,10 +340,75 @@ class DeleteAgentArchivalMemoryResponse(Struct):
     message: str
 
 
+# data sources
+
+
+class SourceModel(Struct):
+    id: UUID
+    name: str
+    description: str | None
+    user_id: UUID
+    created_at: Annotated[str, Meta(description="ISO 8601, UTC.")]
+    embedding_config: EmbeddingConfigModel
+
+
+class ListSourcesResponse(Struct, omit_defaults=True):
+    sources: list[SourceModel]
+    cursor: UUID | None = None
+
+
+class CreateSourceRequest(Struct, kw_only=True):
+    name: EntryName
+    description: Annotated[str, Meta(max_length=2000)] | None = None
+
+
+class SourceQuery(Struct):
+    source_id: UUID
+
+
+class AttachQuery(Struct, kw_only=True):
+    agent_id: UUID
+    source_name: Annotated[str, Meta(max_length=200)] | None = None
+    source_id: UUID | None = None
+
+
+class AgentOnlyQuery(Struct):
+    agent_id: UUID
+
+
+class UploadFileToSourceResponse(Struct):
+    source: SourceModel
+    added_passages: int
+    added_documents: int
+
+
+class SourcePassage(Struct):
+    id: UUID
+    text: str
+    doc_id: UUID
+    created_at: str
+
+
+class ListSourcePassagesResponse(Struct):
+    passages: list[SourcePassage]
+
+
+class SourceDocument(Struct):
+    id: UUID
+    filename: str
+    passages: int
+    created_at: str
+
+
+class ListSourceDocumentsResponse(Struct):
+    documents: list[SourceDocument]
+
+
+class DeleteSourceResponse(Struct):
+    message: str
+
+
 # catalogue
-
-
-EntryName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_. -]{1,100}$")]
 
 
 class CatalogueEntry(Struct):

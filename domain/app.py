@@ -34,6 +34,7 @@ from domain.errors import (
 )
 from domain.messages import Message, ToolCall
 from domain.names import AgentName
+from domain.sources import Source, SourceNotFound
 from domain.users import User
 
 #: Log position of the last save made in the current context; lets a caller wait until the
@@ -549,6 +550,66 @@ class MemGPT(Application[UUID]):
         agent.queue_turn(turn_id, "user", text)
         self.save(*changed)
         return run_id
+
+    # data sources
+
+    def _source(self, user_id: UUID, source_id: UUID) -> Source:
+        found = self._owned_or_none(source_id)
+        if not isinstance(found, Source):
+            raise SourceNotFound(f"No source found with id {source_id}")
+        found.check_owner(user_id)
+        return found
+
+    def _owned_or_none(self, aggregate_id: UUID) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    @retrying
+    def create_source(
+        self, user_id: UUID, name: str, description: str | None, embedding_config: dict[str, Any]
+    ) -> Source:
+        self._user(user_id)
+        source = Source(user_id, name, description, embedding_config)
+        self.save(source)
+        return source
+
+    @retrying
+    def add_document(self, user_id: UUID, source_id: UUID, filename: str, texts: list[str]) -> tuple[UUID, int]:
+        source = self._source(user_id, source_id)
+        document_id = uuid4()
+        source.add_document(document_id, filename, [{"id": uuid4(), "text": t} for t in texts if t.strip()])
+        self.save(source)
+        return document_id, len([t for t in texts if t.strip()])
+
+    @retrying
+    def attach_source(self, user_id: UUID, source_id: UUID, agent_id: UUID) -> int:
+        """Copy the source's passages into the agent's archival memory, in one save."""
+        source = self._source(user_id, source_id)
+        agent = self._agent(user_id, agent_id)
+        passages = [{"id": uuid4(), "text": text} for text in source.passages]
+        source.attach(agent_id, [p["id"] for p in passages])
+        if passages:
+            agent.insert_passages(passages)
+        self.save(source, agent)
+        return len(passages)
+
+    @retrying
+    def detach_source(self, user_id: UUID, source_id: UUID, agent_id: UUID) -> int:
+        source = self._source(user_id, source_id)
+        agent = self._agent(user_id, agent_id)
+        given = source.detach(agent_id)
+        for passage_id in given:
+            agent.delete_passage(passage_id)
+        self.save(source, agent)
+        return len(given)
+
+    @retrying
+    def delete_source(self, user_id: UUID, source_id: UUID) -> None:
+        source = self._source(user_id, source_id)
+        source.delete()
+        self.save(source)
 
 
 def _lookup(table: dict[str, R], name: str, kind: str) -> R:

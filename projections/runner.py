@@ -23,6 +23,7 @@ from projections.catalogue import CatalogueRecorder, CatalogueView
 from projections.keys import KeysRecorder, KeysView
 from projections.messages import MessagesRecorder, MessagesView
 from projections.passages import PassagesRecorder, PassagesView
+from projections.sources import SourcesRecorder, SourcesView
 from projections.users import UsersRecorder, UsersView
 
 log = structlog.get_logger(__name__)
@@ -35,6 +36,7 @@ VIEWS: tuple[tuple[type[View], type[ViewRecorder]], ...] = (
     (PassagesView, PassagesRecorder),
     (CatalogueView, CatalogueRecorder),
     (AssistantsView, AssistantsRecorder),
+    (SourcesView, SourcesRecorder),
 )
 VIEW_NAMES = tuple(view.name for view, _ in VIEWS)
 

@@ -199,3 +199,27 @@ class Views:
 
     async def run(self, thread_id: UUID, run_id: UUID) -> dict[str, Any] | None:
         return await self._one("SELECT * FROM view_runs WHERE id = %s AND thread_id = %s", run_id, thread_id)
+
+    # data sources
+
+    async def sources(self, user_id: UUID, after: UUID | None, limit: int | None) -> list[dict[str, Any]]:
+        return await self._page("view_sources", "id", "created_at, id", "user_id = %s", (user_id,), after, None, limit)
+
+    async def source(
+        self, user_id: UUID, source_id: UUID | None = None, name: str | None = None
+    ) -> dict[str, Any] | None:
+        if source_id is not None:
+            return await self._one("SELECT * FROM view_sources WHERE user_id = %s AND id = %s", user_id, source_id)
+        return await self._one(
+            "SELECT * FROM view_sources WHERE user_id = %s AND name = %s ORDER BY created_at LIMIT 1", user_id, name
+        )
+
+    async def source_documents(self, source_id: UUID, after: UUID | None, limit: int | None) -> list[dict[str, Any]]:
+        return await self._page(
+            "view_source_documents", "id", "created_at, id", "source_id = %s", (source_id,), after, None, limit
+        )
+
+    async def source_passages(self, source_id: UUID, after: UUID | None, limit: int | None) -> list[dict[str, Any]]:
+        return await self._page(
+            "view_source_passages", "id", "position, seq", "source_id = %s", (source_id,), after, None, limit
+        )

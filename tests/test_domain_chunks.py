@@ -27,3 +27,13 @@ def test_sentences_of_one_paragraph_rejoin_with_spaces() -> None:
 
 def test_an_overlong_word_is_kept_whole() -> None:
     assert chunk("x" * 500, 3, lambda t: len(t) // 100) == ["x" * 500]
+
+
+def test_the_embedded_tokenizer_counts_long_texts_whole() -> None:
+    from api.embeddings import LocalEmbedder
+
+    text = " ".join(f"Rule {i} says the harbour closes at {i} pm." for i in range(80))
+    embedder = LocalEmbedder()
+    assert embedder.count_tokens(text) > 600  # not cut at the model's 256-token input limit
+    passages = chunk(text, 300, embedder.count_tokens)
+    assert len(passages) >= 3 and all(embedder.count_tokens(p) <= 300 for p in passages)

@@ -1,0 +1,175 @@
+"""/api/sources: data sources (upload documents, list them) and attaching them to agents."""
+
+import asyncio
+from typing import Any
+from uuid import UUID
+
+import falcon
+import msgspec
+from falcon.asgi import Request, Response
+
+from api import schemas as s
+from api.commands import Commands
+from api.config import Config
+from api.documents import extract
+from api.embeddings import Embedders
+from api.http import operation, read_upload
+from api.paging import next_cursor
+from domain import chunks
+from domain.app import MemGPT
+from projections.views import Views
+
+UPLOAD_LIMIT = 20 * 1024 * 1024
+
+
+def source_model(row: dict[str, Any]) -> s.SourceModel:
+    return s.SourceModel(
+        row["id"],
+        row["name"],
+        row["description"],
+        row["user_id"],
+        row["created_at"].isoformat(),
+        msgspec.convert(row["embedding_config"], s.EmbeddingConfigModel),
+    )
+
+
+class _Base:
+    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
+        self._app = app
+        self._run = commands
+        self._views = views
+
+    async def _row(self, req: Request, source_id: UUID | None = None, name: str | None = None) -> dict[str, Any]:
+        row = await self._views.source(req.context.principal.user_id, source_id, name)
+        if row is None:
+            raise falcon.HTTPNotFound(
+                description=f"No source found with {'id ' + str(source_id) if source_id else 'name ' + repr(name)}"
+            )
+        return row
+
+
+class Sources(_Base):
+    def __init__(self, app: MemGPT, commands: Commands, views: Views, config: Config, embedders: Embedders) -> None:
+        super().__init__(app, commands, views)
+        self._config = config
+        self._embedders = embedders
+
+    @operation("List your data sources", query=s.IdPage, response=s.ListSourcesResponse)
+    async def on_get(self, req: Request, resp: Response, query: s.IdPage) -> s.ListSourcesResponse:
+        rows = await self._views.sources(req.context.principal.user_id, query.start_after, query.limit)
+        return s.ListSourcesResponse([source_model(r) for r in rows], next_cursor([r["id"] for r in rows], query.limit))
+
+    @operation("Create a data source", body=s.CreateSourceRequest, response=s.SourceModel)
+    async def on_post(self, req: Request, resp: Response, body: s.CreateSourceRequest) -> s.SourceModel:
+        made = await self._run(
+            self._app.create_source,
+            req.context.principal.user_id,
+            body.name,
+            body.description,
+            self._config.default_embedding_config,
+        )
+        return source_model(await self._row(req, made.id))
+
+    @operation("Get a data source", response=s.SourceModel, errors=(404,))
+    async def on_get_one(self, req: Request, resp: Response, source_id: UUID) -> s.SourceModel:
+        return source_model(await self._row(req, source_id))
+
+    @operation(
+        "Delete a data source (agents keep the passages they were given)",
+        response=s.DeleteSourceResponse,
+        errors=(404,),
+    )
+    async def on_delete_one(self, req: Request, resp: Response, source_id: UUID) -> s.DeleteSourceResponse:
+        await self._run(self._app.delete_source, req.context.principal.user_id, source_id)
+        return s.DeleteSourceResponse(f"Source id={source_id} successfully deleted")
+
+    async def _upload(self, req: Request, source_id: UUID) -> s.UploadFileToSourceResponse:
+        row = await self._row(req, source_id)
+        filename, data = await read_upload(req, UPLOAD_LIMIT)
+        text = await asyncio.to_thread(extract, filename, data)
+        config = row["embedding_config"]
+        embedder = self._embedders.for_config(config)
+        size = int(config.get("embedding_chunk_size") or 300)
+        pieces = await asyncio.to_thread(chunks.chunk, text, size, embedder.count_tokens)
+        _, added = await self._run(self._app.add_document, req.context.principal.user_id, source_id, filename, pieces)
+        return s.UploadFileToSourceResponse(source_model(row), added, 1)
+
+    @operation(
+        "Upload a document (text, Markdown, PDF, DOCX) into a source",
+        query=s.SourceQuery,
+        response=s.UploadFileToSourceResponse,
+        errors=(404,),
+        upload=True,
+    )
+    async def on_post_upload(self, req: Request, resp: Response, query: s.SourceQuery) -> s.UploadFileToSourceResponse:
+        return await self._upload(req, query.source_id)
+
+    @operation(
+        "Upload a document (text, Markdown, PDF, DOCX) into a source",
+        response=s.UploadFileToSourceResponse,
+        errors=(404,),
+        upload=True,
+    )
+    async def on_post_upload_path(self, req: Request, resp: Response, source_id: UUID) -> s.UploadFileToSourceResponse:
+        return await self._upload(req, source_id)
+
+
+class Attachments(_Base):
+    """Attach (copy passages into the agent's archival memory) and detach (remove them again)."""
+
+    async def _change(
+        self, req: Request, agent_id: UUID, source_id: UUID | None, name: str | None, attach: bool
+    ) -> s.SourceModel:
+        if source_id is None and name is None:
+            raise falcon.HTTPBadRequest(description="Name the source: source_id or source_name.")
+        row = await self._row(req, source_id, name)
+        command = self._app.attach_source if attach else self._app.detach_source
+        await self._run(command, req.context.principal.user_id, row["id"], agent_id)
+        return source_model(row)
+
+    @operation("Attach a source to an agent", query=s.AttachQuery, response=s.SourceModel, errors=(404, 409))
+    async def on_post_attach(self, req: Request, resp: Response, query: s.AttachQuery) -> s.SourceModel:
+        return await self._change(req, query.agent_id, query.source_id, query.source_name, attach=True)
+
+    @operation("Detach a source from an agent", query=s.AttachQuery, response=s.SourceModel, errors=(404, 409))
+    async def on_post_detach(self, req: Request, resp: Response, query: s.AttachQuery) -> s.SourceModel:
+        return await self._change(req, query.agent_id, query.source_id, query.source_name, attach=False)
+
+    @operation("Attach a source to an agent", query=s.AgentOnlyQuery, response=s.SourceModel, errors=(404, 409))
+    async def on_post_attach_path(
+        self, req: Request, resp: Response, source_id: UUID, query: s.AgentOnlyQuery
+    ) -> s.SourceModel:
+        return await self._change(req, query.agent_id, source_id, None, attach=True)
+
+    @operation("Detach a source from an agent", query=s.AgentOnlyQuery, response=s.SourceModel, errors=(404, 409))
+    async def on_post_detach_path(
+        self, req: Request, resp: Response, source_id: UUID, query: s.AgentOnlyQuery
+    ) -> s.SourceModel:
+        return await self._change(req, query.agent_id, source_id, None, attach=False)
+
+
+class SourceContents(_Base):
+    @operation(
+        "List a source's passages, in document order",
+        query=s.IdPage,
+        response=s.ListSourcePassagesResponse,
+        errors=(404,),
+    )
+    async def on_get_passages(
+        self, req: Request, resp: Response, source_id: UUID, query: s.IdPage
+    ) -> s.ListSourcePassagesResponse:
+        await self._row(req, source_id)
+        rows = await self._views.source_passages(source_id, query.start_after, query.limit)
+        return s.ListSourcePassagesResponse(
+            [s.SourcePassage(r["id"], r["text"], r["document_id"], r["created_at"].isoformat()) for r in rows]
+        )
+
+    @operation("List a source's documents", query=s.IdPage, response=s.ListSourceDocumentsResponse, errors=(404,))
+    async def on_get_documents(
+        self, req: Request, resp: Response, source_id: UUID, query: s.IdPage
+    ) -> s.ListSourceDocumentsResponse:
+        await self._row(req, source_id)
+        rows = await self._views.source_documents(source_id, query.start_after, query.limit)
+        return s.ListSourceDocumentsResponse(
+            [s.SourceDocument(r["id"], r["filename"], r["passages"], r["created_at"].isoformat()) for r in rows]
+        )
