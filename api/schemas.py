@@ -88,6 +88,7 @@ class DeleteUserResponse(Struct):
 class CreateAPIKeyRequest(Struct, kw_only=True):
     user_id: UUID
     name: Name | None = None
+    key_name: Annotated[Name | None, Meta(description="What later 0.3.x admin clients call `name`.")] = None
 
 
 class CreateAPIKeyResponse(Struct):
@@ -160,10 +161,24 @@ class AgentStateModel(Struct):
         Meta(description="persona and human (current core memory), system, functions, messages (in-context ids)."),
     ]
     created_at: Annotated[int, Meta(description="Unix seconds.")]
+    functions_schema: Annotated[list[dict[str, Any]], Meta(description="The functions the agent can call.")]
+
+
+class AgentPreset(Struct):
+    """The preset an agent was made from, as later 0.3.x clients expect it beside the state."""
+
+    name: str
+    system: str
+    functions_schema: list[dict[str, Any]]
+    persona_name: str
+    human_name: str
 
 
 class AgentStateResponse(Struct):
     agent_state: AgentStateModel
+    preset: AgentPreset
+    sources: Annotated[list[str], Meta(description="Names of the data sources attached to the agent.")]
+    last_run_at: Annotated[int | None, Meta(description="Unix seconds of the agent's last message.")] = None
 
 
 class AgentSummary(Struct):
@@ -433,6 +448,9 @@ class PresetModel(Struct):
     name: str
     system_prompt: str
     functions: list[dict[str, Any]]
+    # the same again under the names later 0.3.x clients read
+    system: str
+    functions_schema: list[dict[str, Any]]
 
 
 class CreatePresetRequest(Struct):

@@ -223,3 +223,15 @@ class Views:
         return await self._page(
             "view_source_passages", "id", "position, seq", "source_id = %s", (source_id,), after, None, limit
         )
+
+    async def attached_sources(self, agent_id: UUID) -> list[str]:
+        rows = await self._all(
+            "SELECT s.name FROM view_source_attachments a JOIN view_sources s ON s.id = a.source_id"
+            " WHERE a.agent_id = %s ORDER BY s.created_at, s.id",
+            agent_id,
+        )
+        return [r["name"] for r in rows]
+
+    async def last_message_at(self, agent_id: UUID) -> Any:
+        row = await self._one("SELECT max(created_at) AS at FROM view_messages WHERE agent_id = %s", agent_id)
+        return row["at"] if row else None

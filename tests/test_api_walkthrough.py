@@ -71,7 +71,7 @@ def test_agent_state_has_the_contract_shape_and_defaults(server: Server) -> None
         )
         assert r.status_code == 200, r.text
         state = r.json()["agent_state"]
-        assert set(state) == {
+        contract = {
             "id",
             "name",
             "user_id",
@@ -83,6 +83,9 @@ def test_agent_state_has_the_contract_shape_and_defaults(server: Server) -> None
             "state",
             "created_at",
         }
+        assert set(state) == contract | {"functions_schema"}  # later 0.3.x clients read functions_schema
+        assert set(r.json()) == {"agent_state", "preset", "sources", "last_run_at"}
+        assert r.json()["preset"]["name"] == "memgpt_chat" and r.json()["sources"] == []
         assert (state["preset"], state["persona"], state["human"]) == ("memgpt_chat", "sam_pov", "basic")
         assert state["name"]
         assert set(state["llm_config"]) == {

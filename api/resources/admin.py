@@ -68,7 +68,7 @@ class Keys:
         errors=(404,),
     )
     async def on_post(self, req: Request, resp: Response, body: s.CreateAPIKeyRequest) -> s.CreateAPIKeyResponse:
-        return s.CreateAPIKeyResponse(await self._run(self._app.issue_key, body.user_id, body.name))
+        return s.CreateAPIKeyResponse(await self._run(self._app.issue_key, body.user_id, body.name or body.key_name))
 
     @operation("List a user's API keys, masked", query=s.KeysQuery, response=s.GetAPIKeysResponse, errors=(404,))
     async def on_get(self, req: Request, resp: Response, query: s.KeysQuery) -> s.GetAPIKeysResponse:

@@ -46,6 +46,7 @@ def agent_state(row: dict[str, Any]) -> s.AgentStateModel:
             "messages": row["message_ids"],
         },
         created_at=int(row["created_at"].timestamp()),
+        functions_schema=schemas_for(row["functions"]),
     )
 
 
@@ -74,6 +75,20 @@ class AgentReader:
         if row is None:
             raise falcon.HTTPNotFound(description=f"Agent agent_id={agent_id} not found")
         return row
+
+    async def response(self, req: Request, agent_id: UUID) -> s.AgentStateResponse:
+        """`{"agent_state": ...}`, with the preset, attached sources and last activity beside it."""
+        row = await self.row(req, agent_id)
+        preset = s.AgentPreset(
+            row["preset"], row["system"], schemas_for(row["functions"]), row["persona_name"], row["human_name"]
+        )
+        last = await self._views.last_message_at(agent_id)
+        return s.AgentStateResponse(
+            agent_state(row),
+            preset,
+            await self._views.attached_sources(agent_id),
+            int(last.timestamp()) if last else None,
+        )
 
 
 class Agents:
@@ -108,7 +123,7 @@ class Agents:
             _merged(defaults.default_llm_config, given.llm_config),
             _merged(defaults.default_embedding_config, given.embedding_config),
         )
-        return s.AgentStateResponse(agent_state(await self._reader.row(req, agent.id)))
+        return await self._reader.response(req, agent.id)
 
     @operation("Delete an agent", query=s.AgentQuery, response=s.DeleteAgentResponse, errors=(404,))
     async def on_delete(self, req: Request, resp: Response, query: s.AgentQuery) -> s.DeleteAgentResponse:
@@ -130,7 +145,7 @@ class Agent:
 
     @operation("Get an agent's state", response=s.AgentStateResponse, errors=(404,))
     async def on_get(self, req: Request, resp: Response, agent_id: UUID) -> s.AgentStateResponse:
-        return s.AgentStateResponse(agent_state(await self._reader.row(req, agent_id)))
+        return await self._reader.response(req, agent_id)
 
     @operation("Delete an agent", response=s.DeleteAgentResponse, errors=(404,))
     async def on_delete(self, req: Request, resp: Response, agent_id: UUID) -> s.DeleteAgentResponse:
@@ -145,11 +160,11 @@ class AgentConfig:
 
     @operation("Get an agent's state", query=s.AgentQuery, response=s.AgentStateResponse, errors=(404,))
     async def on_get(self, req: Request, resp: Response, query: s.AgentQuery) -> s.AgentStateResponse:
-        return s.AgentStateResponse(agent_state(await self._reader.row(req, query.agent_id)))
+        return await self._reader.response(req, query.agent_id)
 
     @operation("Get an agent's state", response=s.AgentStateResponse, errors=(404,))
     async def on_get_path(self, req: Request, resp: Response, agent_id: UUID) -> s.AgentStateResponse:
-        return s.AgentStateResponse(agent_state(await self._reader.row(req, agent_id)))
+        return await self._reader.response(req, agent_id)
 
 
 class AgentRename:
@@ -160,7 +175,7 @@ class AgentRename:
 
     async def _rename(self, req: Request, agent_id: UUID, name: str) -> s.AgentStateResponse:
         await self._run(self._app.rename_agent, req.context.principal.user_id, agent_id, name)
-        return s.AgentStateResponse(agent_state(await self._reader.row(req, agent_id)))
+        return await self._reader.response(req, agent_id)
 
     @operation("Rename an agent", body=s.AgentRenameRequest, response=s.AgentStateResponse, errors=(404, 409, 422))
     async def on_patch(self, req: Request, resp: Response, body: s.AgentRenameRequest) -> s.AgentStateResponse:

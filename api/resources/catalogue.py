@@ -105,8 +105,8 @@ class Presets:
 
     async def _all(self, req: Request) -> list[s.PresetModel]:
         own = await self._views.catalogue(req.context.principal.user_id, "preset")
-        return [s.PresetModel(p.name, p.system, schemas_for(p.functions)) for p in catalogue.PRESETS.values()] + [
-            s.PresetModel(r["name"], r["body"]["system"], schemas_for(r["body"]["functions"])) for r in own
+        return [_preset(p.name, p.system, list(p.functions)) for p in catalogue.PRESETS.values()] + [
+            _preset(r["name"], r["body"]["system"], r["body"]["functions"]) for r in own
         ]
 
     @operation("List presets: the shared defaults and your own", query=s.Page, response=s.ListPresetsResponse)
@@ -123,7 +123,7 @@ class Presets:
         await self._run(
             self._app.save_preset, req.context.principal.user_id, body.name, body.system_prompt, body.functions
         )
-        return s.PresetModel(body.name, body.system_prompt, schemas_for(body.functions))
+        return _preset(body.name, body.system_prompt, list(body.functions))
 
     @operation("Get a preset", response=s.PresetModel, errors=(404,))
     async def on_get_one(self, req: Request, resp: Response, name: str) -> s.PresetModel:
@@ -140,6 +140,11 @@ class Presets:
             raise falcon.HTTPNotFound(description=f"No preset of yours is named {name!r}")
         await self._run(self._app.delete_preset, req.context.principal.user_id, name)
         return s.DeletePresetResponse(f"Preset {name} successfully deleted")
+
+
+def _preset(name: str, system: str, functions: list[str]) -> s.PresetModel:
+    schemas = schemas_for(functions)
+    return s.PresetModel(name, system, schemas, system, schemas)
 
 
 def _tool(name: str) -> s.ToolModel:
