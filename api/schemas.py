@@ -485,6 +485,11 @@ class ModelEntry(Struct):
     endpoint_type: str
     wrapper: str | None
     context_window: int | None
+    # the same again as an llm_config, which is how later 0.3.x clients read a model
+    model: str
+    model_endpoint: str | None
+    model_endpoint_type: str
+    model_wrapper: str | None
 
 
 class ListModelsResponse(Struct):

@@ -166,13 +166,9 @@ class Tools:
 
 
 def _entry(llm: dict[str, Any], name: str | None = None) -> s.ModelEntry:
-    return s.ModelEntry(
-        name or llm.get("model") or "",
-        llm.get("model_endpoint"),
-        llm.get("model_endpoint_type") or "openai",
-        llm.get("model_wrapper"),
-        llm.get("context_window"),
-    )
+    model, endpoint = name or llm.get("model") or "", llm.get("model_endpoint")
+    kind, wrapper = llm.get("model_endpoint_type") or "openai", llm.get("model_wrapper")
+    return s.ModelEntry(model, endpoint, kind, wrapper, llm.get("context_window"), model, endpoint, kind, wrapper)
 
 
 class Models:
