@@ -83,6 +83,10 @@ def test_models_and_config(chat_server: Server, fresh_llm: FakeLLM) -> None:
             "endpoint_type": "openai",
             "wrapper": None,
             "context_window": 8192,
+            "model": "gpt-4",  # the same as an llm_config, as later 0.3.x clients read it
+            "model_endpoint": fresh_llm.url,
+            "model_endpoint_type": "openai",
+            "model_wrapper": None,
         }
         assert any(m["endpoint_type"] == "local" for m in models)
         assert [m["name"] for m in models].count("gpt-4") == 1 and "gpt-3.5-turbo" in [m["name"] for m in models]

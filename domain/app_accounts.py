@@ -1,0 +1,71 @@
+"""Users, their API keys, and their own humans, personas and presets."""
+
+from uuid import UUID, uuid4
+
+from domain import keys
+from domain.errors import DefaultUserProtected, UserAlreadyExists
+from domain.service import Service, retrying
+from domain.users import User
+
+
+class Accounts(Service):
+    @retrying
+    def ensure_user(self, user_id: UUID) -> None:
+        """Create the user if the log has never seen it (the default user at start-up)."""
+        if not self._exists(user_id):
+            self.save(User(id=user_id))
+
+    @staticmethod
+    def _issue(user: User, name: str | None) -> str:
+        key = keys.new_key()
+        user.issue_key(uuid4(), keys.digest(key), keys.mask(key), name)
+        return key
+
+    @retrying
+    def create_user(self, user_id: UUID | None, key_name: str | None) -> tuple[UUID, str]:
+        if user_id is not None and self._exists(user_id):
+            raise UserAlreadyExists(f"User {user_id} already exists")
+        user = User(id=user_id or uuid4())
+        key = self._issue(user, key_name)
+        self.save(user)
+        return user.id, key
+
+    @retrying
+    def issue_key(self, user_id: UUID, name: str | None) -> str:
+        user = self._user(user_id)
+        key = self._issue(user, name)
+        self.save(user)
+        return key
+
+    @retrying
+    def revoke_key(self, user_id: UUID, key_id: UUID) -> None:
+        user = self._user(user_id)
+        user.revoke_key(key_id)
+        self.save(user)
+
+    @retrying
+    def delete_user(self, user_id: UUID, default_user_id: UUID) -> None:
+        if user_id == default_user_id:
+            raise DefaultUserProtected("The default user cannot be deleted")
+        user = self._user(user_id)
+        user.delete()
+        self.save(user)
+
+    @retrying
+    def save_text(self, user_id: UUID, kind: str, name: str, text: str) -> None:
+        """Store a human or persona text under a name, for this user's new agents."""
+        user = self._user(user_id)
+        user.save_text(kind, name, text)
+        self.save(user)
+
+    @retrying
+    def save_preset(self, user_id: UUID, name: str, system: str, functions: list[str]) -> None:
+        user = self._user(user_id)
+        user.save_preset(name, system, functions)
+        self.save(user)
+
+    @retrying
+    def delete_preset(self, user_id: UUID, name: str) -> None:
+        user = self._user(user_id)
+        user.delete_preset(name)
+        self.save(user)
