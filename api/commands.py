@@ -16,16 +16,21 @@ class Commands:
         self._wait = wait_seconds
 
     async def __call__(self, command: Callable[..., R], *args: Any) -> R:
-        """Run `command(*args)` in a worker thread (the library is synchronous), then wait until
-        every view has applied the events it saved, so the caller's next read sees them."""
-
-        def run() -> tuple[R, int]:
-            result = command(*args)
-            return result, LAST_POSITION.get()
-
-        result, position = await asyncio.to_thread(run)
+        """Run `command(*args)`, then wait until every view has applied the events it saved, so
+        the caller's next read sees them."""
+        result, position = await self.positioned(command, *args)
         await self.caught_up(position)
         return result
+
+    @staticmethod
+    async def positioned(command: Callable[..., R], *args: Any) -> tuple[R, int]:
+        """Run `command(*args)` in a worker thread (the library is synchronous); returns its
+        result and the log position of what it saved."""
+
+        def run() -> tuple[R, int]:
+            return command(*args), LAST_POSITION.get()
+
+        return await asyncio.to_thread(run)
 
     async def caught_up(self, position: int) -> None:
         """Wait until every view has applied the log up to `position`."""

@@ -14,7 +14,6 @@ import falcon
 from api.commands import Commands
 from api.tail import LogTail
 from domain import frames
-from domain.app import LAST_POSITION
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -29,12 +28,7 @@ class Turns:
 
     async def queue(self, command: Any, *args: Any) -> tuple[UUID, int]:
         """Run a command that queues a turn; returns the turn and the log position to follow from."""
-
-        def run() -> tuple[UUID, int]:
-            return command(*args), LAST_POSITION.get()
-
-        turn_id, position = await asyncio.to_thread(run)
-        return turn_id, position
+        return await self._run.positioned(command, *args)
 
     async def events(
         self, agent_id: UUID, turn_id: UUID, after: int
