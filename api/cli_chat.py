@@ -32,9 +32,9 @@ def render(frame: dict[str, str]) -> str | None:
 
 
 async def _agent_id(services: Services, user_id: UUID, args: argparse.Namespace) -> tuple[UUID, str]:
-    for row in await services.views.agents(user_id):
-        if args.agent is None or row["name"] == args.agent:
-            return row["id"], row["name"]
+    row = await services.views.agent_named(user_id, args.agent)
+    if row is not None:
+        return row["id"], row["name"]
     cfg = services.config
     agent = await Commands(services.watch, cfg.projection_wait_seconds)(
         services.app.create_agent,

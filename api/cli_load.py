@@ -63,9 +63,9 @@ def texts(paths: list[Path]) -> list[tuple[Path, str]]:
 
 
 async def _agent(services: Services, user_id: UUID, name: str) -> dict:
-    for row in await services.views.agents(user_id):
-        if row["name"] == name or str(row["id"]) == name:
-            return row
+    row = await services.views.agent_named(user_id, name)
+    if row is not None:
+        return row
     raise SystemExit(f"No agent named {name!r}; create it first (memgpt run --agent {name}).")
 
 

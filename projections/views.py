@@ -75,6 +75,18 @@ class Views:
     async def agents(self, user_id: UUID, after: UUID | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         return await self._page("view_agents", "id", "created_at, id", "user_id = %s", (user_id,), after, None, limit)
 
+    async def agent_named(self, user_id: UUID, name: str | None) -> dict[str, Any] | None:
+        """The user's agent of that name (or id, as text); with no name, their oldest agent."""
+        if name is None:
+            rows = await self.agents(user_id, limit=1)
+            return rows[0] if rows else None
+        return await self._one(
+            "SELECT * FROM view_agents WHERE user_id = %s AND (name = %s OR id::text = %s) ORDER BY created_at LIMIT 1",
+            user_id,
+            name,
+            name,
+        )
+
     async def agent_count(self, user_id: UUID) -> int:
         row = await self._one("SELECT count(*) AS n FROM view_agents WHERE user_id = %s", user_id)
         return row["n"] if row else 0
