@@ -113,6 +113,10 @@ class Agent(Aggregate):
     def speak(self, turn_id: UUID, message: Message) -> None:
         self._append(message)
 
+    @event("CallsSkipped", topic="memgpt.Agent.CallsSkipped")
+    def skip_calls(self, turn_id: UUID, calls: list[dict[str, str]]) -> None:
+        """Calls the model made after the first in one reply: recorded, never run (as the original)."""
+
     @event("FunctionReturned", topic="memgpt.Agent.FunctionReturned")
     def function_returned(self, turn_id: UUID, message: Message, status: str, shown: str | None) -> None:
         """`shown` is what `send_message` showed the user, if that was the function."""

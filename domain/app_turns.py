@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 from domain import messages, step
 from domain.agents import Agent
 from domain.errors import TurnRefused
-from domain.messages import Message, ToolCall
+from domain.messages import Message
 from domain.service import Service, retrying, utc_now
 
 WAKE_TEXTS = {"heartbeat": step.HEARTBEAT_REQUESTED, "memory_warning": step.MEMORY_WARNING}
@@ -55,13 +55,21 @@ class Turns(Service):
 
     @retrying
     def record_step(
-        self, agent_id: UUID, turn_id: UUID, reply: step.Reply, call: ToolCall | None, outcome: step.Outcome | None
+        self,
+        agent_id: UUID,
+        turn_id: UUID,
+        reply: step.Reply,
+        outcome: step.Outcome | None,
+        thoughts: str | None = None,
     ) -> Agent:
-        """One step's events, saved together: what the model said, what its function returned,
-        and the core-memory edit it made, so memory never disagrees with the messages."""
+        """One step's events, saved together: what the model said, the calls it made that did not
+        run, what its function returned, and the core-memory edit it made, so memory never
+        disagrees with the messages."""
         agent: Agent = self.repository.get(agent_id)
-        assistant, result = step.step_messages(reply, call, outcome, (uuid4(), uuid4()), utc_now())
+        assistant, result = step.step_messages(reply, outcome, (uuid4(), uuid4()), utc_now(), thoughts)
         agent.speak(turn_id, assistant)
+        if reply.skipped:
+            agent.skip_calls(turn_id, [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.skipped])
         if result is not None and outcome is not None:
             agent.function_returned(turn_id, result, outcome.status, outcome.shown)
             if outcome.core_memory is not None:

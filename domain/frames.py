@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 from domain.agents import Agent
+from domain.arguments import NotJSON, parse_arguments
 from domain.messages import Frame, Message
 
 
@@ -12,11 +13,12 @@ def _call_text(message: Message) -> str:
     call = message.tool_call
     assert call is not None
     try:
-        args = json.loads(call.arguments)
-    except json.JSONDecodeError:
+        args = parse_arguments(call.arguments)
+    except NotJSON:
         return f"{call.name}({call.arguments})"
     if isinstance(args, dict):
         args.pop("request_heartbeat", None)
+        args.pop("inner_thoughts", None)
     return f"{call.name}({args!r})"
 
 

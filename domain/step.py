@@ -1,8 +1,12 @@
 """One step of the MemGPT loop, decided without I/O.
 
-The runner asks the model, hands its reply to `parse`, runs the function (`run_local` for the
-functions that only touch the agent; the runner's memory adapters for searches and inserts,
-formatted here by `page_text`), and `needs_heartbeat` says whether another step follows.
+The runner asks the model, checks the reply (`check_reply`), hands its first call to `parse`, runs
+the function (`run_local` for the functions that only touch the agent; the runner's memory
+adapters for searches and inserts, formatted here by `page_text`), and `next_step` says whether
+another step follows. The rules are the original's (MemGPT 0.3.4 `agent.py`): `request_heartbeat`
+is taken out of every call, an unknown function or unreadable arguments give a failed function
+result and another step, a reply without a call is inner monologue that ends the turn, and of
+several calls in one reply only the first runs.
 """
 
 import json
@@ -13,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from domain import memory
+from domain.arguments import NotJSON, parse_arguments
 from domain.errors import DomainError
 from domain.functions import SCHEMAS
 from domain.messages import Message, ToolCall, clean, function_result
@@ -24,6 +29,10 @@ PAUSE_LIMIT_MINUTES = 360
 
 HEARTBEAT_REQUESTED = "[This is an automated system message hidden from the user] Function ran with request_heartbeat=true; you have control again."
 HEARTBEAT_FAILED = "[This is an automated system message hidden from the user] The function call failed; you have control again to fix it."
+HEARTBEAT_CUT = (
+    "[This is an automated system message hidden from the user] Your last reply was cut off before it was "
+    "complete; you have control again to say it, more briefly."
+)
 MEMORY_WARNING = (
     "[This is an automated system message hidden from the user] Your context is nearly full and older "
     "messages will soon be summarised out of it. Save anything important to core or archival memory now."
@@ -34,10 +43,25 @@ _TYPES = {"string": str, "integer": int, "boolean": bool, "number": (int, float)
 
 @dataclass(frozen=True)
 class Reply:
-    """What the model answered: optional inner thoughts and the tool calls it made."""
+    """What the model answered: optional inner thoughts, the tool calls it made, and why it
+    stopped (`"length"`: cut off at its output limit)."""
 
     text: str | None
     calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+
+    @property
+    def cut(self) -> bool:
+        return self.finish_reason == "length"
+
+    @property
+    def call(self) -> ToolCall | None:
+        """The call that runs: the first, as in the original; the others are recorded, not run."""
+        return self.calls[0] if self.calls else None
+
+    @property
+    def skipped(self) -> tuple[ToolCall, ...]:
+        return self.calls[1:]
 
 
 @dataclass(frozen=True)
@@ -45,6 +69,7 @@ class Call:
     name: str
     args: dict[str, Any]  # without request_heartbeat
     request_heartbeat: bool
+    inner_thoughts: str | None = None  # some models put their thoughts among the arguments
 
     def shown(self) -> str:
         """The call as MemGPT prints it: `send_message({'message': 'hi'})`."""
@@ -53,6 +78,18 @@ class Call:
 
 class CallError(DomainError):
     """The model's call cannot run; its message goes back to the model as a function error."""
+
+
+class EmptyReply(DomainError):
+    """The model answered with neither text nor a function call: the turn fails visibly."""
+
+
+class TooManySteps(DomainError):
+    """The model kept asking for another step; the turn ends visibly instead of silently."""
+
+
+#: What another step is for, when one follows (see `next_step`).
+FAILED, REQUESTED, CUT = "failed", "requested", "cut"
 
 
 @dataclass(frozen=True)
@@ -64,30 +101,60 @@ class Outcome:
     passages: tuple[str, ...] = ()  # texts to store in archival memory
 
 
+def _coerced(value: Any, kind: str) -> Any:
+    """Integers written as strings ("2") pass, as the original's `int(page)` let them."""
+    if kind == "integer" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+def _heartbeat(value: Any) -> bool:
+    """The original popped `request_heartbeat` from every call; anything but a bool is false."""
+    return value if isinstance(value, bool) else False
+
+
 def parse(call: ToolCall, allowed: list[str]) -> Call:
     if call.name not in allowed:
         raise CallError(f"No function named {call.name!r} is available.")
     try:
-        args = json.loads(call.arguments or "{}")
-    except json.JSONDecodeError as e:
+        args = parse_arguments(call.arguments or "")
+    except NotJSON as e:
         raise CallError(f"Could not parse the arguments of {call.name} as JSON: {e}") from None
     if not isinstance(args, dict):
         raise CallError(f"The arguments of {call.name} must be a JSON object.")
-    args = {k: clean(v) if isinstance(v, str) else v for k, v in args.items()}
     params = SCHEMAS[call.name]["parameters"]
     properties: dict[str, Any] = params["properties"]
+    heartbeat = _heartbeat(args.pop("request_heartbeat", None))
+    thoughts = args.pop("inner_thoughts", None) if "inner_thoughts" not in properties else None
+    required = params["required"]
+    args = {k: clean(v) if isinstance(v, str) else v for k, v in args.items() if v is not None or k in required}
     unexpected = sorted(set(args) - set(properties))
     if unexpected:
         raise CallError(f"{call.name}() got unexpected arguments: {', '.join(unexpected)}")
     missing = [p for p in params["required"] if p not in args and p != "request_heartbeat"]
     if missing:
         raise CallError(f"{call.name}() is missing required arguments: {', '.join(missing)}")
-    for name, value in args.items():
-        expected = _TYPES[properties[name]["type"]]
+    for name, value in list(args.items()):
+        kind = properties[name]["type"]
+        value = args[name] = _coerced(value, kind)
+        expected = _TYPES[kind]
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise CallError(f"{call.name}(): {name} must be {properties[name]['type']}, not {type(value).__name__}")
-    heartbeat = bool(args.pop("request_heartbeat", False))
-    return Call(call.name, args, heartbeat)
+            raise CallError(f"{call.name}(): {name} must be {kind}, not {type(value).__name__}")
+    return Call(call.name, args, heartbeat, clean(thoughts) if isinstance(thoughts, str) else None)
+
+
+def check_reply(reply: Reply) -> None:
+    """A reply with nothing in it cannot be recorded as a step; say so instead of answering nothing."""
+    if reply.call is None and not (reply.text or "").strip():
+        why = f" (finish_reason: {reply.finish_reason})" if reply.finish_reason else ""
+        raise EmptyReply(f"The model answered with neither text nor a function call{why}.")
+
+
+def cut_off(call: ToolCall) -> CallError:
+    return CallError(
+        f"Your reply was cut off at the model's output limit before the call to {call.name} was complete; "
+        "it was not run."
+    )
 
 
 def run_local(call: Call, core_memory: dict[str, str]) -> Outcome | None:
@@ -135,20 +202,30 @@ def clip(result: str) -> str:
     return result[: RESULT_LIMIT - len(note)] + note
 
 
-def needs_heartbeat(call: Call | None, outcome: Outcome | None) -> bool:
-    """Another step follows a requested heartbeat or a failed function; never send_message alone."""
+def next_step(reply: Reply, call: Call | None, outcome: Outcome | None) -> str | None:
+    """Why another step follows, or None: a failed function (`FAILED`), a requested heartbeat
+    (`REQUESTED`), or a reply cut off without a call (`CUT`); never for `send_message` alone."""
     if outcome is not None and outcome.status == "error":
-        return True
-    return bool(call and call.request_heartbeat)
+        return FAILED
+    if call is not None and call.request_heartbeat:
+        return REQUESTED
+    if reply.call is None and reply.cut:
+        return CUT
+    return None
+
+
+HEARTBEATS = {FAILED: HEARTBEAT_FAILED, REQUESTED: HEARTBEAT_REQUESTED, CUT: HEARTBEAT_CUT}
 
 
 def step_messages(
-    reply: Reply, call: ToolCall | None, outcome: Outcome | None, ids: tuple[UUID, UUID], now: datetime
+    reply: Reply, outcome: Outcome | None, ids: tuple[UUID, UUID], now: datetime, thoughts: str | None = None
 ) -> tuple[Message, Message | None]:
-    """The assistant message of a step and, if it called a function, the function's result."""
+    """The assistant message of a step and, if it called a function, the function's result.
+    Only the call that ran is in the message: a model is never shown calls without results."""
+    call = reply.call
     if call is not None:
         call = ToolCall(call.id, clean(call.name) or "", clean(call.arguments) or "")
-    assistant = Message(ids[0], "assistant", clean(reply.text), now, tool_call=call)
+    assistant = Message(ids[0], "assistant", clean(reply.text) or thoughts, now, tool_call=call)
     if call is None or outcome is None:
         return assistant, None
     status = "OK" if outcome.status == "success" else "Failed"

@@ -2,7 +2,8 @@
 
 By default it behaves like the scripted model of the original's transcript: it answers a user
 message with `send_message("echo: <text>")`. Tests can queue exact replies (`script`), inject
-HTTP failures (`fail`), and read every request it received (`requests`).
+HTTP failures (`fail`), and read every request it received (`requests`). A scripted reply is an
+assistant message, or a whole response body (anything with `choices`) sent exactly as given.
 """
 
 import hashlib
@@ -142,6 +143,8 @@ class FakeLLM:
             reply = reply(body)
         if reply is None:
             reply = self._default(body)
+        if "choices" in reply:  # a whole response body, in some server's exact wire shape
+            return 200, reply
         return 200, {
             "id": "chatcmpl-fake",
             "object": "chat.completion",

@@ -62,12 +62,71 @@ def test_local_functions() -> None:
     assert step.run_local(step.Call("conversation_search", {"query": "x"}, False), core) is None
 
 
-def test_heartbeats_follow_requests_and_failures_only() -> None:
+def test_heartbeats_follow_requests_failures_and_cut_replies_only() -> None:
     ok = step.Outcome("success", "None")
-    assert step.needs_heartbeat(step.Call("core_memory_append", {}, True), ok)
-    assert not step.needs_heartbeat(step.Call("send_message", {}, False), ok)
-    assert step.needs_heartbeat(step.Call("send_message", {}, False), step.Outcome("error", "boom"))
-    assert not step.needs_heartbeat(None, None)
+    said = step.Reply("x", (_call("send_message", message="hi"),))
+    assert step.next_step(said, step.Call("core_memory_append", {}, True), ok) == step.REQUESTED
+    assert step.next_step(said, step.Call("send_message", {}, False), ok) is None
+    assert step.next_step(said, step.Call("send_message", {}, False), step.Outcome("error", "boom")) == step.FAILED
+    assert step.next_step(step.Reply("thinking"), None, None) is None
+    assert step.next_step(step.Reply("thinking", finish_reason="length"), None, None) == step.CUT
+
+
+@pytest.mark.parametrize("flag", [False, True, None, "true", "yes", 1, 0, [], {}])
+def test_request_heartbeat_is_taken_out_of_every_call_and_only_a_bool_true_asks(flag: object) -> None:
+    for function, args in [("send_message", {"message": "hi"}), ("conversation_search", {"query": "tea"})]:
+        call = step.parse(_call(function, **args, request_heartbeat=flag), BASE)
+        assert call.args == args and call.request_heartbeat is (flag is True)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        '```json\n{"message": "hi"}\n```',
+        '```\n{"message": "hi"}\n```',
+        '{"message": "hi",}',
+        "{'message': 'hi'}",
+        '{message: "hi"}',
+        '{"message": "hi" /* said */}',
+        ' \n{"message": "hi"}\n ',
+    ],
+)
+def test_near_json_arguments_that_the_original_read_are_read(arguments: str) -> None:
+    assert step.parse(ToolCall("c", "send_message", arguments), BASE).args == {"message": "hi"}
+
+
+def test_raw_newlines_in_strings_pass_as_json_loads_strict_false_let_them() -> None:
+    assert step.parse(ToolCall("c", "send_message", '{"message": "a\nb"}'), BASE).args == {"message": "a\nb"}
+
+
+def test_optional_nulls_page_strings_and_thoughts_in_arguments_are_taken_as_the_original_did() -> None:
+    call = step.parse(_call("conversation_search", query="tea", page="2", inner_thoughts="Look back."), BASE)
+    assert call.args == {"query": "tea", "page": 2} and call.inner_thoughts == "Look back."
+    assert step.parse(_call("conversation_search", query="tea", page=None), BASE).args == {"query": "tea"}
+
+
+def test_a_reply_with_nothing_in_it_is_refused_visibly() -> None:
+    for reply in (step.Reply(None), step.Reply("  "), step.Reply(None, (), "length")):
+        with pytest.raises(step.EmptyReply, match="neither text nor a function call"):
+            step.check_reply(reply)
+    step.check_reply(step.Reply("thinking"))
+    step.check_reply(step.Reply(None, (_call("send_message", message="hi"),)))
+
+
+def test_only_the_first_of_several_calls_runs_and_the_rest_are_recorded() -> None:
+    app = MemGPT(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    user = uuid4()
+    app.ensure_user(user)
+    agent = app.create_agent(user, None, "memgpt_chat", "sam_pov", "basic", {}, {})
+    turn = app.queue_turn(user, agent.id, "user", "hi")
+    app.start_next_turn(agent.id)
+    first, second = _call("send_message", message="one"), ToolCall("c2", "send_message", '{"message": "two"}')
+    reply = step.Reply(None, (first, second))
+    assert reply.call == first and reply.skipped == (second,)
+    after = app.record_step(agent.id, turn, reply, step.Outcome("success", "None", shown="one"))
+    assert after.messages[-2].tool_call == first  # the model is never shown a call without a result
+    skipped = [e for e in app.events.get(agent.id) if isinstance(e, Agent.CallsSkipped)]
+    assert [e.calls for e in skipped] == [[{"id": "c2", "name": "send_message", "arguments": '{"message": "two"}'}]]
 
 
 def test_results_are_clipped_and_pages_say_which_of_how_many() -> None:
@@ -113,7 +172,7 @@ def test_an_agent_replays_from_its_events_and_snapshots() -> None:
         app.start_next_turn(agent.id)
         reply = step.Reply("thinking", (_call("send_message", message=f"reply {n}"),))
         outcome = step.Outcome("success", "None", shown=f"reply {n}")
-        app.record_step(agent.id, turn, reply, reply.calls[0], outcome)
+        app.record_step(agent.id, turn, reply, outcome)
         app.end_turn(agent.id, turn)
     assert app.snapshots is not None and list(app.snapshots.get(agent.id))  # taken every 100 events
     rebuilt: Agent = app.repository.get(agent.id)
@@ -131,7 +190,7 @@ def test_frames_show_what_clients_see() -> None:
     turn = app.queue_turn(user, agent.id, "user", "hi")
     app.start_next_turn(agent.id)
     reply = step.Reply("Say hi.", (_call("send_message", message="hello", request_heartbeat=False),))
-    app.record_step(agent.id, turn, reply, reply.calls[0], step.Outcome("success", "None", shown="hello"))
+    app.record_step(agent.id, turn, reply, step.Outcome("success", "None", shown="hello"))
     app.end_turn(agent.id, turn, "boom")
     events = list(app.events.get(agent.id))
     shown = [f.to_json() for e in events for f in frames.frames(e)]
@@ -154,10 +213,10 @@ def test_nul_characters_from_a_model_never_reach_storage() -> None:
     call = step.parse(ToolCall("c", "send_message", json.dumps({"message": "a\u0000b"})), BASE)
     assert call.args == {"message": "ab"}
     assistant, result = step.step_messages(
-        step.Reply("x\u0000y", (ToolCall("c", "send_message", '{"message": "ab"}'),)),
-        ToolCall("c", "send_message", "{}"),
+        step.Reply("x\u0000y", (ToolCall("c", "send_message", '{"message": "a\u0000b"}'),)),
         step.Outcome("success", "N\u0000one"),
         (uuid4(), uuid4()),
         NOW,
     )
     assert assistant.text == "xy" and result is not None and "\u0000" not in (result.text or "")
+    assert assistant.tool_call is not None and "\u0000" not in assistant.tool_call.arguments

@@ -164,14 +164,13 @@ def test_a_reply_without_a_function_call_ends_the_turn(chat_server: Server, fres
         assert _kinds(_say(c, aid, "hm")) == [("internal_monologue", "Just thinking.")]
 
 
-def test_chained_steps_are_bounded(chat_server: Server, fresh_llm: FakeLLM) -> None:
-    loop = tool_reply("pause_heartbeats", {"minutes": 1})
-    loop["tool_calls"][0]["function"]["arguments"] = json.dumps({"minutes": 1})
+def test_chained_steps_are_bounded_and_the_cut_is_visible(chat_server: Server, fresh_llm: FakeLLM) -> None:
     fresh_llm.script(*[tool_reply("conversation_search", {"query": "x", "request_heartbeat": True})] * 30)
     with chat_server.client() as c:
         aid = _agent(c, name="Looper")
         messages = _say(c, aid, "loop forever")
     assert len([m for m in messages if "function_call" in m]) == 10
+    assert "10 steps" in messages[-1]["internal_error"]
 
 
 def test_conversation_and_archival_memory_functions(chat_server: Server, fresh_llm: FakeLLM) -> None:

@@ -45,33 +45,50 @@ class Retry:
     max_wait: float = 10.0
 
 
-def _reply(body: dict[str, Any]) -> Reply:
+def _arguments(raw: Any) -> str:
+    """Arguments as the model wrote them: a string, or (Ollama, some vLLM parsers) an object."""
+    if raw is None:
+        return ""
+    return raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
+
+
+def _call(raw: Any) -> ToolCall | None:
+    if not isinstance(raw, dict):
+        return None
+    function = raw.get("function") if isinstance(raw.get("function"), dict) else raw
+    return ToolCall(
+        str(raw.get("id") or f"call_{uuid4().hex[:24]}"),
+        str(function.get("name") or ""),
+        _arguments(function.get("arguments")),
+    )
+
+
+def _text(content: Any) -> str | None:
+    """`content` as a string, a list of text parts (newer OpenAI-style servers), or null."""
+    if isinstance(content, list):
+        content = "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) and content else None
+
+
+def _reply(body: Any) -> Reply:
+    """A chat completion in any of the dialects of the protocol: `tool_calls` (OpenAI, vLLM,
+    Ollama, llama.cpp's server) or the legacy `function_call`; several calls are kept in order."""
     try:
-        message = body["choices"][0]["message"]
+        choice = body["choices"][0]
+        message = choice["message"]
     except (KeyError, IndexError, TypeError):
         raise LLMUnavailable("The model endpoint answered without a message.") from None
-    calls = []
-    for raw in message.get("tool_calls") or []:
-        function = raw.get("function") or {}
-        arguments = function.get("arguments", "")
-        calls.append(
-            ToolCall(
-                raw.get("id") or f"call_{uuid4().hex[:24]}",
-                str(function.get("name", "")),
-                arguments if isinstance(arguments, str) else json.dumps(arguments),
-            )
-        )
-    legacy = message.get("function_call")
-    if not calls and legacy:
-        arguments = legacy.get("arguments", "")
-        calls.append(
-            ToolCall(
-                f"call_{uuid4().hex[:24]}",
-                str(legacy.get("name", "")),
-                arguments if isinstance(arguments, str) else json.dumps(arguments),
-            )
-        )
-    return Reply(message.get("content") or None, tuple(calls))
+    if not isinstance(message, dict):
+        raise LLMUnavailable("The model endpoint answered without a message.")
+    raw_calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
+    calls = [c for c in map(_call, raw_calls) if c is not None]
+    if not calls and isinstance(message.get("function_call"), dict):
+        legacy = _call(message["function_call"])
+        calls = [legacy] if legacy else []
+    # Reasoning servers (vLLM, llama.cpp) may put the thoughts beside an empty content.
+    text = _text(message.get("content")) or _text(message.get("reasoning_content"))
+    finish = choice.get("finish_reason")
+    return Reply(text, tuple(calls), finish if isinstance(finish, str) else None)
 
 
 class OpenAIChat:

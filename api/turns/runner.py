@@ -9,7 +9,6 @@ failed by the next runner before it opens the next one.
 import asyncio
 import zlib
 from dataclasses import replace
-from typing import Any
 from uuid import UUID
 
 import structlog
@@ -126,10 +125,11 @@ class TurnRunner:
                 agent, more = await self._step(agent, turn_id, reply)
                 agent, warned = await self._warn_if_full(agent, turn_id, model)
                 if more:
-                    reason = step.HEARTBEAT_FAILED if more == "failed" else step.HEARTBEAT_REQUESTED
-                    agent = await asyncio.to_thread(self._app.heartbeat, agent.id, turn_id, reason)
+                    agent = await asyncio.to_thread(self._app.heartbeat, agent.id, turn_id, step.HEARTBEATS[more])
                 elif not warned:  # a warning wakes the model by itself, to save what matters
                     break
+            else:
+                raise step.TooManySteps(f"The agent took {step.MAX_STEPS} steps without finishing its turn; stopped.")
             failure = None
         except LLMUnavailable as e:
             failure = str(e)
@@ -141,14 +141,16 @@ class TurnRunner:
         await asyncio.to_thread(self._app.end_turn, agent.id, turn_id, failure)
         log.info("turn.ended", agent_id=str(agent.id), turn_id=str(turn_id), failure=failure)
 
-    async def _step(self, agent: Agent, turn_id: UUID, reply: step.Reply) -> tuple[Agent, Any]:
-        """Run the function the model called and record the step; says if another step follows
-        (`"requested"`, `"failed"`, or None)."""
-        raw = reply.calls[0] if reply.calls else None
+    async def _step(self, agent: Agent, turn_id: UUID, reply: step.Reply) -> tuple[Agent, str | None]:
+        """Run the first function the model called and record the step; says why another step
+        follows (`step.FAILED`, `REQUESTED`, `CUT`), or None."""
+        step.check_reply(reply)
         call, outcome = None, None
-        if raw is not None:
+        if reply.call is not None:
             try:
-                call = step.parse(raw, agent.functions)
+                if reply.cut:
+                    raise step.cut_off(reply.call)
+                call = step.parse(reply.call, agent.functions)
                 outcome = step.run_local(call, agent.core_memory) or await self._memories.run(
                     agent.id, agent.embedding_config, call
                 )
@@ -156,10 +158,11 @@ class TurnRunner:
                     outcome = replace(outcome, passages=tuple(self._chunked(agent, outcome.passages)))
             except step.CallError as e:
                 outcome = step.failed(e)
-        agent = await asyncio.to_thread(self._app.record_step, agent.id, turn_id, reply, raw, outcome)
-        if outcome is not None and outcome.status == "error":
-            return agent, "failed"
-        return agent, "requested" if step.needs_heartbeat(call, outcome) else None
+        if reply.skipped:
+            log.warning("turn.calls_skipped", agent_id=str(agent.id), turn_id=str(turn_id), count=len(reply.skipped))
+        thoughts = call.inner_thoughts if call else None
+        agent = await asyncio.to_thread(self._app.record_step, agent.id, turn_id, reply, outcome, thoughts)
+        return agent, step.next_step(reply, call, outcome)
 
     def _chunked(self, agent: Agent, texts: tuple[str, ...]) -> list[str]:
         """Long inserts become several passages of at most `embedding_chunk_size` tokens."""

@@ -1,0 +1,36 @@
+"""The OpenAI-protocol adapter reads every dialect's reply into the same `Reply`."""
+
+import pytest
+
+from api.turns.llm import LLMUnavailable, _reply
+from domain.messages import ToolCall
+
+
+def _body(message: object, finish: object = "stop") -> dict[str, object]:
+    return {"choices": [{"index": 0, "message": message, "finish_reason": finish}]}
+
+
+def test_text_parts_calls_and_the_finish_reason_are_read() -> None:
+    reply = _body({"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}, "length")
+    assert (_reply(reply).text, _reply(reply).cut) == ("ab", True)
+    both = _body(
+        {
+            "content": "",
+            "tool_calls": [{"function": {"name": "send_message", "arguments": None}}, "junk"],
+            "function_call": {"name": "ignored", "arguments": "{}"},
+        }
+    )
+    (call,) = _reply(both).calls
+    assert (call.name, call.arguments, call.id.startswith("call_")) == ("send_message", "", True)
+    assert _reply(both).text is None
+
+
+def test_objects_as_arguments_become_their_json_text() -> None:
+    reply = _reply(_body({"tool_calls": [{"id": "x", "function": {"name": "f", "arguments": {"a": "é"}}}]}))
+    assert reply.calls == (ToolCall("x", "f", '{"a": "é"}'),)
+
+
+@pytest.mark.parametrize("body", [{}, {"choices": []}, {"choices": [{}]}, _body(None), _body("text"), [1]])
+def test_a_body_without_a_message_is_a_clean_model_error(body: object) -> None:
+    with pytest.raises(LLMUnavailable, match="without a message"):
+        _reply(body)
