@@ -11,7 +11,7 @@ from api.bootstrap import Services, bootstrap
 from api.commands import Commands
 from api.config import Config
 from api.context import RequestContext
-from api.resources import admin, agents, archival, assistants, catalogue, messages, sources
+from api.resources import admin, agents, archival, assistants, catalogue, health, messages, sources
 from api.turns.follow import Turns
 
 VERSION = "0.3.4"  # the MemGPT API release this server speaks
@@ -26,6 +26,8 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
+    Route("/health", health.Health),
+    Route("/ready", health.Ready),
     Route("/admin/users", admin.Users),
     Route("/admin/users/{user_id:uuid}", admin.Users, "one"),
     Route("/admin/users/keys", admin.Keys),
@@ -93,6 +95,8 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
     run = Commands(services.watch, cfg.projection_wait_seconds)
     turns = Turns(run, services.tail, cfg.turn_timeout)
     return {
+        health.Health: health.Health(),
+        health.Ready: health.Ready(services.pool, services.watch),
         messages.Messages: messages.Messages(app, turns, views),
         archival.Archival: archival.Archival(app, run, views, services.embedders),
         messages.Command: messages.Command(app, run, turns, views),

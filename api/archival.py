@@ -19,12 +19,14 @@ from pgvector.psycopg import register_vector_async
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from api.database import UNAVAILABLE
 from api.embeddings import Embedders, EmbeddingUnavailable
 from domain.step import PAGE_SIZE
 
 log = structlog.get_logger(__name__)
 
 BATCH = 64
+_AWAY_MAX = 2.0
 INDEXED_DIMS = (384, 1536)  # dimensions with an HNSW index (see migrations/0004_search.sql)
 
 
@@ -101,9 +103,16 @@ class EmbeddingFiller:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
+        away = 0.0  # while the database is away: seconds to wait before the next try, doubling
         while True:
             try:
                 done = await self.fill_once()
+                away = 0.0
+            except UNAVAILABLE as e:  # its pool reconnects by itself; try again a little later
+                away = min(max(away * 2, self._idle), _AWAY_MAX)
+                log.warning("embeddings.database_unavailable", error=type(e).__name__, retry_in=away)
+                await asyncio.sleep(away)
+                continue
             except Exception:  # a broken batch must not stop the loop; it is retried later
                 log.exception("embeddings.batch_failed")
                 done = 0

@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 import migrations
 from api.archival import Archival, EmbeddingFiller
 from api.config import EMBEDDED_LLM, Config
-from api.database import Database, eventsourcing_env
+from api.database import POOL_TIMEOUT, RECONNECT_TIMEOUT, Database, bound_reconnects, eventsourcing_env
 from api.embeddings import Embedders
 from api.tail import LogTail
 from api.turns.embedded import EmbeddedChat
@@ -48,6 +48,7 @@ class Services:
     locks: AsyncConnectionPool
 
     async def open(self) -> None:
+        self.database.supervise()
         await self.pool.open(wait=True)
         await self.locks.open(wait=True)
         await self.watch.start()
@@ -75,6 +76,21 @@ class Services:
         self.database.stop()
 
 
+def _pool(dsn: str, size: int) -> AsyncConnectionPool:
+    """A pool that gives up on a lost database quickly (the request answers 503) and checks a
+    connection before lending it, so connections the database dropped are replaced, not used."""
+    return AsyncConnectionPool(
+        dsn,
+        min_size=1,
+        max_size=size,
+        open=False,
+        kwargs={"autocommit": True},
+        timeout=POOL_TIMEOUT,
+        check=AsyncConnectionPool.check_connection,
+        reconnect_timeout=RECONNECT_TIMEOUT,
+    )
+
+
 def bootstrap(config: Config) -> Services:
     database = Database(config.pg_uri, config.home)
     dsn = database.start()
@@ -83,10 +99,11 @@ def bootstrap(config: Config) -> Services:
         log.info("migrations.applied", names=applied)
     env = eventsourcing_env(dsn)
     app = MemGPT(env=env)
+    bound_reconnects(app)
     app.ensure_user(config.default_user_id)
-    pool = AsyncConnectionPool(dsn, min_size=1, max_size=8, open=False, kwargs={"autocommit": True})
+    pool = _pool(dsn, 8)
     # Turn runners hold a session-level advisory lock per running agent: their own pool.
-    locks = AsyncConnectionPool(dsn, min_size=1, max_size=16, open=False, kwargs={"autocommit": True})
+    locks = _pool(dsn, 16)
     http = httpx.AsyncClient(timeout=httpx.Timeout(config.llm_timeout, connect=10.0))
     tail = LogTail(dsn, pool, app.mapper)
     embedded = EmbeddedChat(

@@ -2,7 +2,9 @@
 
 import argparse
 import asyncio
+import functools
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,18 +24,35 @@ def _write_openapi() -> None:
         Path(f"openapi_{name}.json").write_bytes(orjson.dumps(document(name, ROUTES), option=orjson.OPT_INDENT_2))
 
 
+def _database_checked(command: Callable[[argparse.Namespace, Config], int]) -> Callable[..., int]:
+    """A database the server cannot use ends the command with its one-line reason, exit 2."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace, config: Config) -> int:
+        from api.database import DatabaseUnusable
+
+        try:
+            return command(args, config)
+        except DatabaseUnusable as e:
+            print(f"memgpt: {e}", file=sys.stderr, flush=True)
+            return 2
+
+    return run
+
+
+@_database_checked
 def server(args: argparse.Namespace, config: Config) -> int:
     import uvicorn
 
     from api.app import create_app
     from api.bootstrap import bootstrap
 
+    services = bootstrap(config)  # first: a database it cannot use ends it before anything else
     if config.password_from_env:
         print("Using existing admin server password from environment.", flush=True)
     else:
         print(f"Generated admin server password for this session: {config.server_password}", flush=True)
     _write_openapi()
-    services = bootstrap(config)
     ssl: dict[str, str] = {}
     if args.use_ssl:
         from api.tls import self_signed
@@ -72,6 +91,7 @@ class _Server:
         return Server(config)
 
 
+@_database_checked
 def worker(args: argparse.Namespace, config: Config) -> int:
     """Runs turns and projections without serving HTTP, until SIGINT or SIGTERM."""
     import signal
@@ -96,6 +116,7 @@ def worker(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+@_database_checked
 def migrate(args: argparse.Namespace, config: Config) -> int:
     import migrations
     from api.database import Database
@@ -109,6 +130,7 @@ def migrate(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+@_database_checked
 def rebuild(args: argparse.Namespace, config: Config) -> int:
     import migrations
     from api.database import Database, eventsourcing_env
@@ -154,12 +176,14 @@ async def _reembed(dsn: str, config: Config) -> int:
         return total - await archival.waiting()
 
 
+@_database_checked
 def _run_chat(args: argparse.Namespace, config: Config) -> int:
     from api import cli_chat
 
     return cli_chat.run(args, config)
 
 
+@_database_checked
 def _run_load(args: argparse.Namespace, config: Config) -> int:
     from api import cli_load
 

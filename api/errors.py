@@ -1,4 +1,9 @@
-"""Every error is JSON `{"detail": ...}`; domain refusals map to 4xx by their family."""
+"""Every error is JSON `{"detail": ...}`; one table maps what went wrong to its status.
+
+Domain refusals map to 4xx by their family. A database that is away (refused connections, a pool
+that found no connection in time, a connection lost mid-query) is 503 with `Retry-After`: the
+client may try again, and the reason stays in the log, never in the answer (it names hosts).
+"""
 
 from typing import Any
 
@@ -7,11 +12,22 @@ import orjson
 import structlog
 from falcon.asgi import Request, Response
 
+from api.database import UNAVAILABLE
 from domain.errors import Conflict, DomainError, InvalidValue, NotFound
 
 log = structlog.get_logger(__name__)
 
-_STATUS: tuple[tuple[type[DomainError], int], ...] = ((NotFound, 404), (Conflict, 409), (InvalidValue, 422))
+RETRY_AFTER = 2  # seconds a client should wait before trying again while the database is away
+_UNAVAILABLE = "The database is unavailable right now; retry shortly."
+
+# Most specific first: the first family an error belongs to decides its status.
+_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidValue, 422),
+    (DomainError, 400),
+    *((family, 503) for family in UNAVAILABLE),
+)
 
 
 def serialize(req: Request, resp: Response, error: falcon.HTTPError) -> None:
@@ -19,8 +35,11 @@ def serialize(req: Request, resp: Response, error: falcon.HTTPError) -> None:
     resp.data = orjson.dumps({"detail": error.description or error.title})
 
 
-async def domain_error(req: Request, resp: Response, error: DomainError, params: dict[str, Any]) -> None:
-    status = next((code for family, code in _STATUS if isinstance(error, family)), 400)
+async def mapped(req: Request, resp: Response, error: Exception, params: dict[str, Any]) -> None:
+    status = next(code for family, code in _STATUS if isinstance(error, family))
+    if status == 503:
+        log.warning("request.database_unavailable", error=type(error).__name__, reason=str(error))
+        raise falcon.HTTPServiceUnavailable(description=_UNAVAILABLE, retry_after=RETRY_AFTER)
     raise falcon.HTTPError(status, description=str(error))
 
 
@@ -34,4 +53,5 @@ async def unexpected(req: Request, resp: Response, error: Exception, params: dic
 def install(app: falcon.asgi.App) -> None:
     app.set_error_serializer(serialize)
     app.add_error_handler(Exception, unexpected)
-    app.add_error_handler(DomainError, domain_error)
+    for family, _ in _STATUS:  # Falcon picks the handler of the most specific registered class
+        app.add_error_handler(family, mapped)

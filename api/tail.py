@@ -21,6 +21,7 @@ log = structlog.get_logger(__name__)
 CHANNEL = "memgpt_events"
 _BATCH = 500
 CLOSED = (-1, None)  # put on a subscriber's queue when the server is going away
+_RETRY_FIRST, _RETRY_MAX = 0.25, 1.0  # seconds between attempts to reconnect, doubling
 
 
 @dataclass(eq=False)
@@ -114,6 +115,10 @@ class LogTail:
                 sub.queue.put_nowait((position, event))
 
     async def _follow(self) -> None:
+        """Listen, and read every event after the last one published. When the connection is
+        lost, connect again with a growing back-off; the first read after that starts from the
+        last published position, so events saved while the tail was away are not skipped."""
+        delay = _RETRY_FIRST
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
@@ -124,13 +129,17 @@ class LogTail:
                         ).fetchone()
                         self._position = row[0] if row else 0
                         self._ready.set()
+                    elif delay > _RETRY_FIRST:
+                        log.info("tail.reconnected", position=self._position)
+                    delay = _RETRY_FIRST
                     while True:
                         await self._catch_up(conn)
                         async for _ in conn.notifies(timeout=1.0, stop_after=1):
                             pass
-            except psycopg.OperationalError:
-                log.warning("tail.disconnected")
-                await asyncio.sleep(0.5)
+            except psycopg.OperationalError as e:
+                log.warning("tail.disconnected", error=type(e).__name__, retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
 
     async def _catch_up(self, conn: psycopg.AsyncConnection) -> None:
         while True:

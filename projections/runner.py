@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 import structlog
+from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
 from eventsourcing.projection import ProjectionRunner
 
 from domain.app import MemGPT
@@ -40,6 +41,13 @@ VIEWS: tuple[tuple[type[View], type[ViewRecorder]], ...] = (
 )
 VIEW_NAMES = tuple(view.name for view, _ in VIEWS)
 
+# A database error (psycopg's own, or the library's wrapping of it) ends this round of the host:
+# its runners stop, and the next round takes the locks and starts them again from their tracking
+# positions, so nothing is applied twice or skipped. A lost database is expected (a warning); any
+# other database error is logged with its traceback.
+_DATABASE_ERRORS = (psycopg.Error, PersistenceError)
+_DATABASE_AWAY = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError, InterfaceError)
+
 # Runners only read the log and write their view: a small pool each is plenty.
 _RUNNER_POOL = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "3"}
 
@@ -59,6 +67,8 @@ def _start_runner(view: type[View], recorder: type[ViewRecorder], env: Mapping[s
 def _stop_runner(view: type[View], runner: ProjectionRunner[Any, Any]) -> None:
     try:
         runner.__exit__(None, None, None)
+    except _DATABASE_AWAY as e:  # the database went away under it: expected, and started again
+        log.warning("projection.interrupted", view=view.name, error=type(e).__name__)
     except Exception:  # the runner's own failure, re-raised on exit: report it, carry on
         log.exception("projection.failed", view=view.name)
 
@@ -84,8 +94,10 @@ class ProjectionHost:
         while not self._stopping.is_set():
             try:
                 self._hold_and_run()
-            except psycopg.OperationalError:
-                log.warning("projection.host_disconnected", retry_in=self._retry)
+            except _DATABASE_AWAY as e:  # the database went away: start over when it is back
+                log.warning("projection.host_disconnected", error=type(e).__name__, retry_in=self._retry)
+            except _DATABASE_ERRORS:  # never let the host thread die: report it, start over
+                log.exception("projection.host_failed", retry_in=self._retry)
             self._stopping.wait(self._retry)
 
     def _hold_and_run(self) -> None:

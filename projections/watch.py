@@ -3,6 +3,10 @@
 One `LISTEN memgpt_projected` connection per process follows the views' positions (each view
 announces its position when it commits) and wakes the requests waiting for them. The positions
 are also re-read every second, so a lost notification only delays, never blocks.
+
+The connection also tells whether the database is there: while it is lost, `connected` is False
+(writes are refused at once instead of waiting on the library's retries), waiters stop waiting,
+and it is re-established with a growing back-off.
 """
 
 import asyncio
@@ -15,12 +19,15 @@ from projections.base import CHANNEL
 
 log = structlog.get_logger(__name__)
 
+_RETRY_FIRST, _RETRY_MAX = 0.25, 1.0  # seconds between attempts to reconnect, doubling
+
 
 class ProjectionWatch:
     def __init__(self, dsn: str, views: Sequence[str]) -> None:
         self._dsn = dsn
         self._positions = dict.fromkeys(views, 0)
         self._changed = asyncio.Condition()
+        self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -28,8 +35,14 @@ class ProjectionWatch:
         """The log position that every view has reached."""
         return min(self._positions.values())
 
+    @property
+    def connected(self) -> bool:
+        """Whether the watch's connection to the database is up."""
+        return self._connected.is_set()
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._follow(), name="projection-watch")
+        await self._connected.wait()
 
     async def stop(self) -> None:
         if self._task:
@@ -37,14 +50,17 @@ class ProjectionWatch:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def wait_for(self, position: int, timeout: float) -> bool:
-        """True once every view reached `position`; False if `timeout` passed first."""
+        """True once every view reached `position`; False if `timeout` passed first or the
+        database went away meanwhile (the write is saved; only its view is not confirmed)."""
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: self.position >= position), timeout)
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: self.position >= position or not self.connected), timeout
+                )
             except TimeoutError:
                 log.warning("projection.lagging", wanted=position, reached=self._positions)
                 return False
-        return True
+        return self.position >= position
 
     async def _advance(self, view: str, position: int) -> None:
         if position > self._positions.get(view, position):
@@ -52,19 +68,34 @@ class ProjectionWatch:
                 self._positions[view] = position
                 self._changed.notify_all()
 
+    async def _lost(self) -> None:
+        self._connected.clear()
+        async with self._changed:
+            self._changed.notify_all()
+
     async def _follow(self) -> None:
+        """Listen; when the connection is lost, connect again with a growing back-off (the
+        positions are re-read on connecting, so notifications missed meanwhile do not matter)."""
+        delay = _RETRY_FIRST
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    await self._reread(conn)
+                    if delay > _RETRY_FIRST:
+                        log.info("projection.watch_reconnected")
+                    self._connected.set()
+                    delay = _RETRY_FIRST
                     while True:
-                        await self._reread(conn)
                         async for note in conn.notifies(timeout=1.0):
                             view, _, position = note.payload.rpartition(":")
                             await self._advance(view, int(position))
-            except psycopg.OperationalError:
-                log.warning("projection.watch_disconnected")
-                await asyncio.sleep(1.0)
+                        await self._reread(conn)
+            except psycopg.OperationalError as e:
+                await self._lost()
+                log.warning("projection.watch_disconnected", error=type(e).__name__, retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
 
     async def _reread(self, conn: psycopg.AsyncConnection) -> None:
         for view in list(self._positions):

@@ -14,6 +14,7 @@ from uuid import UUID
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
+from api.database import UNAVAILABLE
 from api.embeddings import Embedders
 from api.tail import LogTail
 from api.turns.llm import ChatModel, LLMUnavailable, Models
@@ -80,12 +81,16 @@ class TurnRunner:
             self._tail.unsubscribe(sub)
 
     async def _sweep(self) -> None:
+        """Schedules every agent with work; after a database outage this is what resumes the
+        turns whose drives the outage ended (an interrupted turn is closed as failed first)."""
         while True:
             try:
                 async with self._locks.connection() as conn:
                     cur = await conn.execute("SELECT id FROM view_agents WHERE queued_turns > 0 OR turn_open")
                     for (agent_id,) in await cur.fetchall():
                         self.schedule(agent_id)
+            except UNAVAILABLE as e:  # the pool reconnects by itself; the next tick tries again
+                log.warning("turns.sweep_database_unavailable", error=type(e).__name__)
             except Exception:  # a failed sweep is retried on the next tick; log and go on
                 log.exception("turns.sweep_failed")
             await asyncio.sleep(SWEEP_SECONDS)
@@ -108,6 +113,8 @@ class TurnRunner:
                         await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
                 if agent_id not in self._again:
                     return
+        except UNAVAILABLE as e:  # the database went away: the sweep schedules the agent again
+            log.warning("turns.drive_database_unavailable", agent_id=str(agent_id), error=type(e).__name__)
         except Exception:  # never let one agent's failure stop the runner
             log.exception("turns.drive_failed", agent_id=str(agent_id))
         finally:
