@@ -46,6 +46,7 @@ def server(args: argparse.Namespace, config: Config) -> int:
 
     from api.app import create_app
     from api.bootstrap import bootstrap
+    from api.connections import with_header_timeout
 
     services = bootstrap(config)  # first: a database it cannot use ends it before anything else
     if config.password_from_env:
@@ -67,6 +68,8 @@ def server(args: argparse.Namespace, config: Config) -> int:
         lifespan="on",
         timeout_graceful_shutdown=5,
         access_log=False,  # RequestContext logs each request as structured JSON
+        http=with_header_timeout(config.header_timeout),  # h11, with a deadline for each request head
+        timeout_keep_alive=config.keepalive_timeout,  # type: ignore[arg-type]  # a float works too
         **ssl,  # type: ignore[arg-type]
     )
     try:

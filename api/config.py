@@ -62,6 +62,8 @@ class Config:
     llm_backoff: float = 0.5  # seconds before the second try; doubles after each failure
     turn_timeout: float = 900.0  # how long a non-streamed request waits for its turn to end
     run_turns: bool = True  # run turns in this process (off when `memgpt worker`s do it)
+    header_timeout: float = 10.0  # seconds for a whole request head, from connecting or the previous response
+    keepalive_timeout: float = 5.0  # seconds an idle connection is kept open between requests
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
@@ -117,4 +119,6 @@ class Config:
             llm_backoff=float(env.get("MEMGPT_LLM_BACKOFF", 0.5)),
             turn_timeout=float(env.get("MEMGPT_TURN_TIMEOUT", 900.0)),
             run_turns=env.get("MEMGPT_RUN_TURNS", "1").lower() not in ("0", "no", "false"),
+            header_timeout=float(env.get("MEMGPT_HEADER_TIMEOUT", 10.0)),
+            keepalive_timeout=float(env.get("MEMGPT_KEEPALIVE_TIMEOUT", 5.0)),
         )
