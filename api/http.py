@@ -7,7 +7,7 @@ serialises what it returns. The OpenAPI builder reads the same declaration.
 
 import functools
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +16,13 @@ import msgspec
 import orjson
 from falcon.asgi import Request, Response
 
+from api.schemas import COMMAND_PATTERN, NON_BLANK, NUL_FREE
+
 JSON = "application/json"
 _TYPE_ERROR = re.compile(r"^(Expected `[^`]+`, got `[^`]+`|Object missing required field|Expected `object`)")
+
+
+Errors = Mapping[int, str | None] | tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -26,10 +31,19 @@ class Operation:
     response: type[msgspec.Struct] | None
     body: type[msgspec.Struct] | None = None
     query: type[msgspec.Struct] | None = None
-    errors: tuple[int, ...] = ()
+    errors: tuple[tuple[int, str | None], ...] = ()  # statuses the responder answers, with why (None: the usual)
     status: int = 200
     streams: bool = False  # may answer text/event-stream instead of JSON
     upload: bool = False  # takes a multipart/form-data `file` (read by the responder)
+
+
+# What a broken pattern means, said instead of the pattern itself.
+_PATTERNS = {
+    NUL_FREE: "Text may not contain NUL (U+0000) characters",
+    NON_BLANK: "Expected text that is not blank (and has no NUL characters)",
+    COMMAND_PATTERN: "Unknown command: use /memory, /dump [n], /pop [n], /retry, /rethink <text>, /rewrite <text>, "
+    "/heartbeat or /memorywarning (n from 1 to 999999)",
+}
 
 
 def _invalid(error: msgspec.ValidationError) -> falcon.HTTPError:
@@ -37,12 +51,14 @@ def _invalid(error: msgspec.ValidationError) -> falcon.HTTPError:
     message = str(error)
     if _TYPE_ERROR.match(message):
         return falcon.HTTPBadRequest(description=message)
+    for pattern, meaning in _PATTERNS.items():
+        message = message.replace(f"Expected `str` matching regex {pattern!r}", meaning)
     return falcon.HTTPUnprocessableEntity(description=message)
 
 
 def _has_nul(value: Any) -> bool:
-    """PostgreSQL text cannot hold NUL characters: refuse them at the door, or a stored event
-    with one would stop every view that tries to write it."""
+    """PostgreSQL text cannot hold NUL characters: a stored event with one would stop every view
+    that tries to write it. The models' patterns refuse them; this catches any field without one."""
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
@@ -55,14 +71,39 @@ def _has_nul(value: Any) -> bool:
 _NUL = "Text may not contain NUL (U+0000) characters."
 
 
+def _integral(value: Any) -> Any:
+    """JSON has one number type: 16000.0 is the integer 16000 (as JSON Schema counts it), though
+    parsers read it as a float. No request field is a float, so every whole number becomes an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+def _checked(value: msgspec.Struct) -> Any:
+    """What the model kept (unknown fields are dropped) holds no NUL, and names one of the fields
+    the model requires one of (`required_one_of`: the documents say so with `anyOf`)."""
+    if _has_nul(msgspec.to_builtins(value)):
+        raise falcon.HTTPUnprocessableEntity(description=_NUL)
+    one_of = getattr(value, "required_one_of", ())
+    if one_of and all(getattr(value, name) is None for name in one_of):
+        raise falcon.HTTPUnprocessableEntity(description=f"Give one of: {', '.join(one_of)}.")
+    return value
+
+
 def parse_query(req: Request, model: type[msgspec.Struct]) -> Any:
     params = dict(req.params)
-    if _has_nul(params):
-        raise falcon.HTTPUnprocessableEntity(description=_NUL)
     try:
-        return msgspec.convert(params, model, strict=False)
+        value = msgspec.convert(params, model, strict=False)
     except msgspec.ValidationError as e:
         raise _invalid(e) from None
+    for name, given in params.items():  # lax conversion reads "null" as None where no string fits
+        if given == "null" and getattr(value, name, "") is None:
+            raise falcon.HTTPBadRequest(description=f"`{name}` cannot be null; leave it out instead.")
+    return _checked(value)
 
 
 async def parse_body(req: Request, model: type[msgspec.Struct], limit: int) -> Any:
@@ -77,10 +118,8 @@ async def parse_body(req: Request, model: type[msgspec.Struct], limit: int) -> A
         raise falcon.HTTPBadRequest(description=f"Malformed JSON: {e}") from None
     if data is None:
         raise falcon.HTTPBadRequest(description="A JSON object body is required.")
-    if _has_nul(data):
-        raise falcon.HTTPUnprocessableEntity(description=_NUL)
     try:
-        return msgspec.convert(data, model)
+        return _checked(msgspec.convert(_integral(data), model))
     except msgspec.ValidationError as e:
         raise _invalid(e) from None
 
@@ -119,11 +158,15 @@ def operation(
     response: type[msgspec.Struct] | None,
     body: type[msgspec.Struct] | None = None,
     query: type[msgspec.Struct] | None = None,
-    errors: tuple[int, ...] = (),
+    errors: Errors = (),
     streams: bool = False,
     upload: bool = False,
 ) -> Callable[[Responder], Responder]:
-    spec = Operation(summary, response, body, query, errors, streams=streams, upload=upload)
+    """`errors`: the statuses the responder itself may answer, as codes or {code: why}; those
+    that follow from the declaration (bad bodies and queries, auth, unknown path ids) are added
+    by the OpenAPI builder."""
+    reasons = tuple(errors.items()) if isinstance(errors, Mapping) else tuple((code, None) for code in errors)
+    spec = Operation(summary, response, body, query, reasons, streams=streams, upload=upload)
 
     def decorate(responder: Responder) -> Responder:
         @functools.wraps(responder)

@@ -21,12 +21,20 @@ _REASONS = {
     401: "Missing, unknown or revoked credentials",
     403: "A user key on an admin route",
     404: "Unknown id, or one that belongs to another user",
-    409: "Conflicts with existing state",
-    413: "Request body too large",
-    422: "A value breaks a rule",
-    503: "Saved, but the views have not caught up yet",
+    409: "Conflicts with the current state",
+    413: "The body is larger than the server takes (MEMGPT_MAX_BODY_BYTES, 1 MiB by default)",
+    422: "A value breaks a rule this document states (length, pattern, range, enum)",
+    503: "The database is unavailable (retry after Retry-After), or the views have not caught up with a write",
     504: "The turn did not finish in time; it goes on",
 }
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
+# What the upload routes read (by the part's type, the file name or the content); others are 422.
+UPLOAD_TYPES = (
+    "text/plain",
+    "text/markdown",
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+)
 TITLES = {"memgpt": "MemGPT server API", "assistants": "MemGPT Assistants-compatible API"}
 
 
@@ -44,10 +52,29 @@ def _path_parameters(path: str) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _query_parameters(model: type[msgspec.Struct]) -> list[dict[str, Any]]:
+    """One parameter per field; a model that needs one of several fields (`required_one_of`)
+    becomes one exploded object parameter, whose schema can say so (`anyOf`)."""
     _, schemas = msgspec.json.schema_components([model], ref_template=_REF)
-    properties = schemas[model.__name__]["properties"]
-    required = set(schemas[model.__name__].get("required", ()))
+    schema = schemas[model.__name__]
+    properties = {name: _not_null(field) for name, field in schema["properties"].items()}
+    required = set(schema.get("required", ()))
+    one_of = getattr(model, "required_one_of", ())
+    if one_of:
+        whole = {"type": "object", "properties": properties, "required": sorted(required)}
+        whole["anyOf"] = [{"required": [name]} for name in one_of]
+        return [
+            {"name": model.__name__, "in": "query", "required": True, "style": "form", "explode": True, "schema": whole}
+        ]
     return [{"name": n, "in": "query", "required": n in required, "schema": properties[n]} for n in properties]
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query string cannot say null: an optional parameter is one left out."""
+    options = [option for option in schema.get("anyOf", ()) if option != {"type": "null"}]
+    if len(options) != 1:
+        return schema
+    rest = {k: v for k, v in schema.items() if k not in ("anyOf", "default") or (k == "default" and v is not None)}
+    return {**options[0], **rest}
 
 
 def _ref(model: type[msgspec.Struct]) -> dict[str, Any]:
@@ -65,34 +92,30 @@ def _operation(op: Operation, auth: str | None, path_params: list[dict[str, Any]
         params += _query_parameters(op.query)
     if params:
         out["parameters"] = params
-    codes = set(op.errors)
+    reasons: dict[int, str | None] = {}
     if path_params:
-        codes.add(404)  # an id that does not exist, or belongs to another user
+        reasons[404] = None  # an id that does not exist, or belongs to another user
     if op.body is not None:
         models.add(op.body)
         out["requestBody"] = {"required": True, **_json(_ref(op.body))}
-        codes |= {400, 413, 422}
+        reasons |= {400: None, 413: None, 422: None}
     if op.query is not None:
-        codes |= {400, 422}
+        reasons |= {400: None, 422: None}
     if op.upload:
-        out["requestBody"] = {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
-                        "required": ["file"],
-                    }
-                }
-            },
+        out["requestBody"] = {"required": True, "content": {"multipart/form-data": _upload()}}
+        unreadable = "The file is not text (UTF-8), Markdown, PDF or DOCX, or cannot be read"
+        reasons |= {
+            400: "Not multipart/form-data, or no part named `file`",
+            413: "The file is larger than 20 MiB",
+            422: unreadable + ("; or a parameter breaks a rule" if op.query is not None else ""),
         }
-        codes |= {400, 413, 422}
     if auth is not None:
         out["security"] = [{"HTTPBearer": []}]
-        codes.add(401)
+        reasons |= {401: None, 503: None}  # the key lookup needs the database
     if auth == "admin":
-        codes.add(403)
+        reasons[403] = None
+    for code, why in op.errors:
+        reasons[code] = why or reasons.get(code)
     responses: dict[str, Any] = {}
     if op.response is not None:
         models.add(op.response)
@@ -106,10 +129,23 @@ def _operation(op: Operation, auth: str | None, path_params: list[dict[str, Any]
                     "function_return + status, or internal_error; with date). Its id is the log position.",
                 }
             }
-    for code in sorted(codes):
-        responses[str(code)] = {"description": _REASONS.get(code, "Error"), **_json(_ref(Error))}
+    for code in sorted(reasons):
+        responses[str(code)] = {"description": reasons[code] or _REASONS.get(code, "Error"), **_json(_ref(Error))}
+        if code == 503:
+            responses[str(code)]["headers"] = _RETRY_AFTER
     out["responses"] = responses
     return out
+
+
+def _upload() -> dict[str, Any]:
+    return {
+        "schema": {
+            "type": "object",
+            "properties": {"file": {"type": "string", "format": "binary"}},
+            "required": ["file"],
+        },
+        "encoding": {"file": {"contentType": ", ".join(UPLOAD_TYPES)}},
+    }
 
 
 def document(name: str, routes: Iterable[Any]) -> dict[str, Any]:

@@ -1,21 +1,44 @@
 """Request and response bodies. The same models validate requests, shape responses and make up
 the OpenAPI documents, so the documents cannot drift from what is served."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from msgspec import Meta, Struct
 
 from domain.functions import SCHEMAS
+from domain.memory import SECTION_LIMIT
 from domain.names import NAME_PATTERN
 
-Name = Annotated[str, Meta(min_length=1, max_length=200)]
+# Every string a request carries is stored as PostgreSQL text, which cannot hold U+0000: the
+# documents say so with this pattern on each of them, and msgspec enforces the same pattern.
+NUL_FREE = r"^[^\x00]*$"
+# Python's `$` also matches before a final newline; `(?!\n)` after it makes an anchored pattern
+# mean the same to Python (which validates) and to ECMA-262 (which the documents' readers use).
+END = r"$(?!\n)"
+# Some text that is neither NUL nor whitespace (Python's str.isspace, which decides what is blank).
+NON_BLANK = r"^(?![\s\S]*\x00)[\s\S]*?[^\x00\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+INT64_MAX = 2**63 - 1  # JSON parsers (orjson among them) read larger integers as floats
+
+Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=NUL_FREE)]
+Cursor = Annotated[str, Meta(max_length=200, pattern=NUL_FREE)]
 Offset = Annotated[int, Meta(ge=0, le=1_000_000_000)]
-EntryName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_. -]{1,100}$")]
-AgentName = Annotated[str, Meta(pattern=NAME_PATTERN.pattern, description="1-50 letters, digits, spaces, '-' or '_'.")]
+EntryName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_. -]{1,100}" + END)]
+AgentName = Annotated[
+    str, Meta(pattern=NAME_PATTERN.pattern + r"(?!\n)", description="1-50 letters, digits, spaces, '-' or '_'.")
+]
 FunctionName = Literal[tuple(SCHEMAS)]  # type: ignore[valid-type]
-COMMAND_PATTERN = r"^/(memory|dump|pop|retry|heartbeat|memorywarning)( [0-9]+)?$|^/(rethink|rewrite) .+"
-Text = Annotated[str, Meta(max_length=100_000)]
+COMMAND_PATTERN = (
+    r"^/(memory|retry|heartbeat|memorywarning)"
+    + END
+    + r"|^/(dump|pop)( [1-9][0-9]{0,5})?"
+    + END
+    + r"|^/(rethink|rewrite) +[^ \x00][^\x00]*$"
+)
+CoreText = Annotated[
+    str, Meta(max_length=SECTION_LIMIT, pattern=NUL_FREE, description=f"At most {SECTION_LIMIT} characters.")
+]
+Setting = Annotated[str, Meta(max_length=2000, pattern=NUL_FREE)]
 
 
 class Error(Struct):
@@ -37,8 +60,8 @@ class Page(Struct, kw_only=True):
     `cursor` is the name the original admin client uses for `after`."""
 
     limit: Limit | None = None
-    after: Annotated[str, Meta(max_length=200)] | None = None
-    cursor: Annotated[str, Meta(max_length=200)] | None = None
+    after: Cursor | None = None
+    cursor: Cursor | None = None
 
     @property
     def start_after(self) -> str | None:
@@ -77,7 +100,7 @@ class UserQuery(Struct):
 class KeysQuery(Struct, kw_only=True):
     user_id: UUID
     limit: Limit | None = None
-    after: Annotated[str, Meta(max_length=200)] | None = None
+    after: Cursor | None = None
 
 
 class DeleteUserResponse(Struct):
@@ -100,7 +123,7 @@ class GetAPIKeysResponse(Struct):
 
 
 class APIKeyQuery(Struct):
-    api_key: Annotated[str, Meta(min_length=1, max_length=200)]
+    api_key: Name
 
 
 class DeleteAPIKeyResponse(Struct):
@@ -109,6 +132,24 @@ class DeleteAPIKeyResponse(Struct):
 
 
 # agents
+
+
+class LLMConfigInput(Struct, kw_only=True):
+    """What a client may choose of an agent's model; left-out or null fields take the defaults."""
+
+    model: Setting | None = None
+    model_endpoint_type: Setting | None = None
+    model_endpoint: Setting | None = None
+    model_wrapper: Setting | None = None
+    context_window: Annotated[int, Meta(ge=1, le=INT64_MAX)] | None = None
+
+
+class EmbeddingConfigInput(Struct, kw_only=True):
+    embedding_endpoint_type: Setting | None = None
+    embedding_endpoint: Setting | None = None
+    embedding_model: Setting | None = None
+    embedding_dim: Annotated[int, Meta(ge=1, le=16_000)] | None = None
+    embedding_chunk_size: Annotated[int, Meta(ge=1, le=INT64_MAX)] | None = None
 
 
 class LLMConfigModel(Struct, kw_only=True):
@@ -131,11 +172,11 @@ class AgentConfigInput(Struct, kw_only=True):
     """Every field may be left out or null (the original client sends null): defaults apply."""
 
     name: AgentName | None = None
-    preset: Name | None = None
-    human: Name | None = None
-    persona: Name | None = None
-    llm_config: LLMConfigModel | None = None
-    embedding_config: EmbeddingConfigModel | None = None
+    preset: Annotated[Name | None, Meta(description="One of GET /api/presets; another name is 404.")] = None
+    human: Annotated[Name | None, Meta(description="One of GET /api/humans; another name is 404.")] = None
+    persona: Annotated[Name | None, Meta(description="One of GET /api/personas; another name is 404.")] = None
+    llm_config: LLMConfigInput | None = None
+    embedding_config: EmbeddingConfigInput | None = None
 
 
 class CreateAgentRequest(Struct):
@@ -224,13 +265,13 @@ class GetAgentMemoryResponse(Struct):
 
 class UpdateAgentMemoryRequest(Struct, kw_only=True):
     agent_id: UUID
-    persona: Text | None = None
-    human: Text | None = None
+    persona: CoreText | None = None
+    human: CoreText | None = None
 
 
 class UpdateAgentMemoryBody(Struct, kw_only=True):
-    persona: Text | None = None
-    human: Text | None = None
+    persona: CoreText | None = None
+    human: CoreText | None = None
 
 
 class UpdateAgentMemoryResponse(Struct):
@@ -240,18 +281,19 @@ class UpdateAgentMemoryResponse(Struct):
 
 # messages
 
-Role = Annotated[str, Meta(pattern="^(user|system)$")]
+Role = Literal["user", "system"]
+MessageText = Annotated[str, Meta(min_length=1, max_length=100_000, pattern=NUL_FREE)]
 
 
 class UserMessageRequest(Struct, kw_only=True):
     agent_id: UUID
-    message: Annotated[str, Meta(min_length=1, max_length=100_000)]
+    message: MessageText
     stream: bool = False
     role: Role = "user"
 
 
 class UserMessageBody(Struct, kw_only=True):
-    message: Annotated[str, Meta(min_length=1, max_length=100_000)]
+    message: MessageText
     stream: bool = False
     role: Role = "user"
 
@@ -300,7 +342,9 @@ Command = Annotated[
     Meta(
         max_length=100_000,
         pattern=COMMAND_PATTERN,
-        description="/memory, /dump [n], /pop [n], /retry, /rethink <text>, /rewrite <text>, /heartbeat, /memorywarning",
+        description="/memory, /dump [n], /pop [n], /retry, /rethink <text>, /rewrite <text>, /heartbeat, "
+        "/memorywarning (n from 1 to 999999). /pop, /retry, /rethink and /rewrite answer 409 when there is "
+        "nothing in context to act on.",
     ),
 ]
 
@@ -325,8 +369,11 @@ class ArchivalQuery(Struct, kw_only=True):
     start: Offset = 0
     count: Annotated[int, Meta(ge=1, le=1000)] | None = None
     limit: Annotated[int, Meta(ge=1, le=1000)] | None = None
-    after: UUID | None = None
-    before: UUID | None = None
+    after: Annotated[UUID | None, Meta(description="Only passages after this passage id.")] = None
+    before: Annotated[
+        UUID | None,
+        Meta(description="Only passages before this passage id; with `after`, the page ends where it reaches it."),
+    ] = None
 
 
 class ArchivalMemoryObject(Struct):
@@ -340,7 +387,16 @@ class GetAgentArchivalMemoryResponse(Struct):
 
 
 class InsertAgentArchivalMemoryRequest(Struct):
-    content: Annotated[str, Meta(min_length=1, max_length=1_000_000)]
+    content: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=1_000_000,
+            pattern=NON_BLANK,
+            description="Text with something besides whitespace in it; it is split into passages. The whole "
+            "body is limited to MEMGPT_MAX_BODY_BYTES (1 MiB by default; 413 beyond).",
+        ),
+    ]
 
 
 class InsertAgentArchivalMemoryResponse(Struct):
@@ -374,7 +430,7 @@ class ListSourcesResponse(Struct, omit_defaults=True):
 
 class CreateSourceRequest(Struct, kw_only=True):
     name: EntryName
-    description: Annotated[str, Meta(max_length=2000)] | None = None
+    description: Setting | None = None
 
 
 class SourceQuery(Struct):
@@ -382,8 +438,11 @@ class SourceQuery(Struct):
 
 
 class AttachQuery(Struct, kw_only=True):
+    """The source by name (as 0.3.4 clients send it) or by id: at least one of the two."""
+
+    required_one_of: ClassVar[tuple[str, ...]] = ("source_name", "source_id")
     agent_id: UUID
-    source_name: Annotated[str, Meta(max_length=200)] | None = None
+    source_name: Cursor | None = None
     source_id: UUID | None = None
 
 
@@ -433,7 +492,12 @@ class CatalogueEntry(Struct):
 
 class CreateCatalogueEntryRequest(Struct):
     name: EntryName
-    text: Annotated[str, Meta(max_length=2000, description="At most 2000 characters: it becomes core memory.")]
+    text: Annotated[
+        str,
+        Meta(
+            max_length=SECTION_LIMIT, pattern=NUL_FREE, description="At most 2000 characters: it becomes core memory."
+        ),
+    ]
 
 
 class ListHumansResponse(Struct):
@@ -455,7 +519,7 @@ class PresetModel(Struct):
 
 class CreatePresetRequest(Struct):
     name: EntryName
-    system_prompt: Annotated[str, Meta(min_length=1, max_length=50_000)]
+    system_prompt: Annotated[str, Meta(min_length=1, max_length=50_000, pattern=NUL_FREE)]
     functions: Annotated[
         list[FunctionName], Meta(min_length=1, max_length=50, description="Function names, see /api/tools.")
     ]
@@ -502,7 +566,7 @@ class ConfigResponse(Struct):
 
 
 class AuthRequest(Struct):
-    password: Annotated[str, Meta(max_length=1000)]
+    password: Annotated[str, Meta(max_length=1000, pattern=NUL_FREE)]
 
 
 class AuthResponse(Struct):

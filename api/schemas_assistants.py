@@ -5,8 +5,31 @@ from uuid import UUID
 
 from msgspec import Meta, Struct
 
-Text = Annotated[str, Meta(max_length=100_000)]
-Metadata = Annotated[dict[str, Any], Meta(max_length=16)]
+from api.schemas import NUL_FREE
+
+# OpenAI's limits: up to 16 pairs, keys up to 64 characters, values strings up to 512.
+Metadata = Annotated[
+    dict[
+        Annotated[str, Meta(max_length=64, pattern=NUL_FREE)],
+        Annotated[str, Meta(max_length=512, pattern=NUL_FREE)],
+    ],
+    Meta(max_length=16, description="Up to 16 pairs; keys up to 64 characters, values strings up to 512."),
+]
+Short = Annotated[str, Meta(max_length=200, pattern=NUL_FREE)]
+Instructions = Annotated[str, Meta(max_length=32_768, pattern=NUL_FREE)]
+Content = Annotated[str, Meta(min_length=1, max_length=100_000, pattern=NUL_FREE)]
+ToolType = Annotated[
+    str, Meta(min_length=1, max_length=64, pattern=NUL_FREE, description="code_interpreter, retrieval, function...")
+]
+
+
+class Tool(Struct):
+    """An OpenAI tool object; only its `type` is kept (other fields, such as `function`, are ignored)."""
+
+    type: ToolType
+
+
+Tools = Annotated[list[ToolType | Tool], Meta(max_length=128)]
 
 
 class ListQuery(Struct, kw_only=True):
@@ -16,14 +39,14 @@ class ListQuery(Struct, kw_only=True):
 
 
 class CreateAssistantRequest(Struct, kw_only=True):
-    model: Annotated[str, Meta(min_length=1, max_length=200)]
-    name: Annotated[str, Meta(min_length=1, max_length=256)]
-    instructions: Annotated[str, Meta(max_length=32_768)]
-    description: Annotated[str, Meta(max_length=512)] | None = None
-    tools: Annotated[list[str | dict[str, Any]], Meta(max_length=128)] | None = None
-    file_ids: Annotated[list[str], Meta(max_length=20)] | None = None
+    model: Annotated[str, Meta(min_length=1, max_length=200, pattern=NUL_FREE)]
+    name: Annotated[str, Meta(min_length=1, max_length=256, pattern=NUL_FREE)]
+    instructions: Instructions
+    description: Annotated[str, Meta(max_length=512, pattern=NUL_FREE)] | None = None
+    tools: Tools | None = None
+    file_ids: Annotated[list[Short], Meta(max_length=20)] | None = None
     metadata: Metadata | None = None
-    embedding_model: str | None = None
+    embedding_model: Short | None = None
 
 
 class OpenAIAssistant(Struct):
@@ -55,18 +78,15 @@ class DeletedResponse(Struct):
 
 class MessageInput(Struct, kw_only=True):
     role: Literal["user"] = "user"
-    content: Annotated[str, Meta(min_length=1, max_length=100_000)]
-    file_ids: Annotated[list[str], Meta(max_length=10)] | None = None
+    content: Content
+    file_ids: Annotated[list[Short], Meta(max_length=10)] | None = None
     metadata: Metadata | None = None
 
 
 class CreateThreadRequest(Struct, kw_only=True):
-    messages: (
-        Annotated[list[MessageInput | Annotated[str, Meta(min_length=1, max_length=100_000)]], Meta(max_length=100)]
-        | None
-    ) = None
+    messages: Annotated[list[MessageInput | Content], Meta(max_length=100)] | None = None
     metadata: Metadata | None = None
-    assistant_name: str | None = None
+    assistant_name: Short | None = None
 
 
 class OpenAIThread(Struct):
@@ -101,10 +121,10 @@ class ListMessagesResponse(Struct):
 
 class CreateRunRequest(Struct, kw_only=True):
     assistant_id: UUID
-    model: str | None = None
-    instructions: Annotated[str, Meta(max_length=32_768)] | None = None
-    additional_instructions: Annotated[str, Meta(max_length=32_768)] | None = None
-    tools: list[Any] | None = None
+    model: Short | None = None
+    instructions: Instructions | None = None
+    additional_instructions: Instructions | None = None
+    tools: Tools | None = None
     metadata: Metadata | None = None
 
 

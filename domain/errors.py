@@ -65,8 +65,8 @@ class CoreMemoryNoMatch(InvalidValue):
     pass
 
 
-class NothingToUndo(InvalidValue):
-    pass
+class NothingToUndo(Conflict):
+    """/pop, /retry, /rethink or /rewrite with nothing in context to act on."""
 
 
 class TurnRefused(InvalidValue):

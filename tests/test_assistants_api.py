@@ -71,7 +71,7 @@ def test_an_assistant_answers_a_thread_in_runs(chat_server: Server, fresh_llm: F
         assert "I am a helpful librarian." in system
 
         again = c.post(f"/v1/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"]})
-        assert again.status_code == 422  # nothing new to answer
+        assert again.status_code == 409  # nothing new to answer
         c.post(f"/v1/threads/{thread['id']}/messages", json={"role": "user", "content": "Thanks!"})
         second = c.post(f"/v1/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"]}).json()
         assert _wait(c, thread["id"], second["id"])["status"] == "completed"

@@ -13,6 +13,8 @@ from domain import keys
 from domain.app import MemGPT
 from projections.views import Views
 
+_DELETE_ERRORS = {404: "No such user", 409: "The default user cannot be deleted"}
+
 
 class Users:
     auth = "admin"
@@ -29,7 +31,10 @@ class Users:
         return s.GetAllUsersResponse([s.UserSummary(u) for u in ids], next_cursor(ids, query.limit))
 
     @operation(
-        "Create a user with a first API key", body=s.CreateUserRequest, response=s.CreateUserResponse, errors=(409,)
+        "Create a user with a first API key",
+        body=s.CreateUserRequest,
+        response=s.CreateUserResponse,
+        errors={409: "A user with that id exists"},
     )
     async def on_post(self, req: Request, resp: Response, body: s.CreateUserRequest) -> s.CreateUserResponse:
         user_id, key = await self._run(self._app.create_user, body.user_id, body.api_key_name)
@@ -39,12 +44,12 @@ class Users:
         "Delete a user; their keys stop working at once",
         query=s.UserQuery,
         response=s.DeleteUserResponse,
-        errors=(404, 409),
+        errors=_DELETE_ERRORS,
     )
     async def on_delete(self, req: Request, resp: Response, query: s.UserQuery) -> s.DeleteUserResponse:
         return await self._delete(query.user_id)
 
-    @operation("Delete a user; their keys stop working at once", response=s.DeleteUserResponse, errors=(404, 409))
+    @operation("Delete a user; their keys stop working at once", response=s.DeleteUserResponse, errors=_DELETE_ERRORS)
     async def on_delete_one(self, req: Request, resp: Response, user_id: UUID) -> s.DeleteUserResponse:
         return await self._delete(user_id)
 
@@ -65,7 +70,7 @@ class Keys:
         "Issue an API key to a user (shown this once)",
         body=s.CreateAPIKeyRequest,
         response=s.CreateAPIKeyResponse,
-        errors=(404,),
+        errors={404: "No such user"},
     )
     async def on_post(self, req: Request, resp: Response, body: s.CreateAPIKeyRequest) -> s.CreateAPIKeyResponse:
         return s.CreateAPIKeyResponse(await self._run(self._app.issue_key, body.user_id, body.name or body.key_name))

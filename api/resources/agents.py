@@ -17,6 +17,7 @@ from api.config import Config
 from api.http import operation
 from api.paging import next_cursor
 from domain.app import MemGPT
+from domain.errors import UnknownCatalogueEntry
 from domain.functions import schemas_for
 from projections.views import Views
 
@@ -110,19 +111,27 @@ class Agents:
             total, [_summary(r) for r in rows], next_cursor([r["id"] for r in rows], query.limit)
         )
 
-    @operation("Create an agent", body=s.CreateAgentRequest, response=s.AgentStateResponse, errors=(409, 422))
+    @operation(
+        "Create an agent",
+        body=s.CreateAgentRequest,
+        response=s.AgentStateResponse,
+        errors={404: "No preset, persona or human of that name", 409: "An agent of that name exists"},
+    )
     async def on_post(self, req: Request, resp: Response, body: s.CreateAgentRequest) -> s.AgentStateResponse:
         given, defaults = body.config, self._config
-        agent = await self._run(
-            self._app.create_agent,
-            req.context.principal.user_id,
-            given.name,
-            given.preset or defaults.default_preset,
-            given.persona or defaults.default_persona,
-            given.human or defaults.default_human,
-            _merged(defaults.default_llm_config, given.llm_config),
-            _merged(defaults.default_embedding_config, given.embedding_config),
-        )
+        try:
+            agent = await self._run(
+                self._app.create_agent,
+                req.context.principal.user_id,
+                given.name,
+                given.preset or defaults.default_preset,
+                given.persona or defaults.default_persona,
+                given.human or defaults.default_human,
+                _merged(defaults.default_llm_config, given.llm_config),
+                _merged(defaults.default_embedding_config, given.embedding_config),
+            )
+        except UnknownCatalogueEntry as e:  # names a resource (GET /api/personas/{name}...) that is not there
+            raise falcon.HTTPNotFound(description=str(e)) from None
         return await self._reader.response(req, agent.id)
 
     @operation("Delete an agent", query=s.AgentQuery, response=s.DeleteAgentResponse, errors=(404,))
@@ -167,6 +176,9 @@ class AgentConfig:
         return await self._reader.response(req, agent_id)
 
 
+_RENAME_ERRORS = {404: None, 409: "Another agent of the caller has that name"}
+
+
 class AgentRename:
     def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
         self._app = app
@@ -177,11 +189,11 @@ class AgentRename:
         await self._run(self._app.rename_agent, req.context.principal.user_id, agent_id, name)
         return await self._reader.response(req, agent_id)
 
-    @operation("Rename an agent", body=s.AgentRenameRequest, response=s.AgentStateResponse, errors=(404, 409, 422))
+    @operation("Rename an agent", body=s.AgentRenameRequest, response=s.AgentStateResponse, errors=_RENAME_ERRORS)
     async def on_patch(self, req: Request, resp: Response, body: s.AgentRenameRequest) -> s.AgentStateResponse:
         return await self._rename(req, body.agent_id, body.agent_name)
 
-    @operation("Rename an agent", body=s.AgentRenameBody, response=s.AgentStateResponse, errors=(404, 409, 422))
+    @operation("Rename an agent", body=s.AgentRenameBody, response=s.AgentStateResponse, errors=_RENAME_ERRORS)
     async def on_patch_path(
         self, req: Request, resp: Response, agent_id: UUID, body: s.AgentRenameBody
     ) -> s.AgentStateResponse:
@@ -220,7 +232,7 @@ class AgentMemory:
         "Overwrite sections of an agent's core memory",
         body=s.UpdateAgentMemoryRequest,
         response=s.UpdateAgentMemoryResponse,
-        errors=(404, 422),
+        errors=(404,),
     )
     async def on_post(
         self, req: Request, resp: Response, body: s.UpdateAgentMemoryRequest
@@ -231,7 +243,7 @@ class AgentMemory:
         "Overwrite sections of an agent's core memory",
         body=s.UpdateAgentMemoryBody,
         response=s.UpdateAgentMemoryResponse,
-        errors=(404, 422),
+        errors=(404,),
     )
     async def on_post_path(
         self, req: Request, resp: Response, agent_id: UUID, body: s.UpdateAgentMemoryBody

@@ -8,7 +8,7 @@ from falcon.asgi import Request, Response
 
 from api import schemas as s
 from api.commands import Commands
-from api.embeddings import Embedders
+from api.embeddings import Embedders, EmbeddingUnavailable
 from api.http import operation
 from api.resources.agents import AgentReader
 from domain import chunks
@@ -36,10 +36,13 @@ class Archival:
         self, req: Request, resp: Response, agent_id: UUID, query: s.ArchivalQuery
     ) -> s.GetAgentArchivalMemoryResponse:
         await self._reader.row(req, agent_id)
-        if query.after and query.before:
-            raise falcon.HTTPUnprocessableEntity(description="Give either after or before, not both.")
         limit = query.limit or query.count or DEFAULT_PAGE
-        rows = await self._views.passages(agent_id, query.start, limit, query.after, query.before)
+        if query.after and query.before:  # the page after `after`, ending where it reaches `before`
+            rows = await self._views.passages(agent_id, query.start, limit, query.after)
+            ids = [r["id"] for r in rows]
+            rows = rows[: ids.index(query.before)] if query.before in ids else rows
+        else:
+            rows = await self._views.passages(agent_id, query.start, limit, query.after, query.before)
         return s.GetAgentArchivalMemoryResponse(
             [s.ArchivalMemoryObject(r["id"], r["text"], r["created_at"].isoformat()) for r in rows]
         )
@@ -48,14 +51,17 @@ class Archival:
         "Insert text into an agent's archival memory (chunked; embedded in the background)",
         body=s.InsertAgentArchivalMemoryRequest,
         response=s.InsertAgentArchivalMemoryResponse,
-        errors=(404,),
+        errors={404: None, 409: "The agent's embedding_config names no usable embedding endpoint"},
     )
     async def on_post(
         self, req: Request, resp: Response, agent_id: UUID, body: s.InsertAgentArchivalMemoryRequest
     ) -> s.InsertAgentArchivalMemoryResponse:
         agent = await self._reader.row(req, agent_id)
         config = agent["embedding_config"]
-        embedder = self._embedders.for_config(config)
+        try:
+            embedder = self._embedders.for_config(config)
+        except EmbeddingUnavailable as e:  # the agent's own configuration, not this request, is at fault
+            raise falcon.HTTPConflict(description=str(e)) from None
         size = int(config.get("embedding_chunk_size") or 300)
         pieces = await asyncio.to_thread(chunks.chunk, body.content, size, embedder.count_tokens)
         ids = await self._run(self._app.insert_passages, req.context.principal.user_id, agent_id, pieces)

@@ -16,6 +16,7 @@ from api.commands import Commands
 from api.config import Config
 from api.http import operation
 from domain.app import MemGPT
+from domain.errors import TurnRefused
 from projections.views import Views
 
 
@@ -113,7 +114,7 @@ class _Base:
 class Assistants(_Base):
     @operation("Create an assistant", body=v1.CreateAssistantRequest, response=v1.OpenAIAssistant)
     async def on_post(self, req: Request, resp: Response, body: v1.CreateAssistantRequest) -> v1.OpenAIAssistant:
-        tools = [t if isinstance(t, str) else str(t.get("type", "")) for t in body.tools or []]
+        tools = [t if isinstance(t, str) else t.type for t in body.tools or []]
         made = await self._run(
             self._app.create_assistant,
             req.context.principal.user_id,
@@ -167,7 +168,7 @@ class ThreadMessages(_Base):
         "Add a user message to a thread (a run answers it)",
         body=v1.MessageInput,
         response=v1.OpenAIMessage,
-        errors=(404, 503),
+        errors=(404,),
     )
     async def on_post(self, req: Request, resp: Response, thread_id: UUID, body: v1.MessageInput) -> v1.OpenAIMessage:
         message_id = await self._run(
@@ -211,20 +212,23 @@ class Runs(_Base):
         "Run the assistant on the thread's new messages (one agent turn)",
         body=v1.CreateRunRequest,
         response=v1.OpenAIRun,
-        errors=(404, 422, 503),
+        errors={404: "No such thread or assistant", 409: "The thread has no new messages to run on"},
     )
     async def on_post(self, req: Request, resp: Response, thread_id: UUID, body: v1.CreateRunRequest) -> v1.OpenAIRun:
         extra = " ".join(t for t in (body.instructions, body.additional_instructions) if t) or None
         cfg = self._config
-        run_id = await self._run(
-            self._app.start_run,
-            req.context.principal.user_id,
-            thread_id,
-            body.assistant_id,
-            extra,
-            cfg.default_llm_config,
-            cfg.default_embedding_config,
-        )
+        try:
+            run_id = await self._run(
+                self._app.start_run,
+                req.context.principal.user_id,
+                thread_id,
+                body.assistant_id,
+                extra,
+                cfg.default_llm_config,
+                cfg.default_embedding_config,
+            )
+        except TurnRefused as e:  # nothing new on the thread: its state, not this request, is at fault
+            raise falcon.HTTPConflict(description=str(e)) from None
         return await self._shown(req, _caught_up(await self._views.run(thread_id, run_id)))
 
     @operation("List a thread's runs", query=v1.ListQuery, response=v1.ListRunsResponse, errors=(404,))

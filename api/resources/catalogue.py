@@ -66,7 +66,7 @@ class Humans(_Texts):
         "Store a human (name and text) for your agents",
         body=s.CreateCatalogueEntryRequest,
         response=s.CatalogueEntry,
-        errors=(409,),
+        errors={409: "A shared default human has that name"},
     )
     async def on_post(self, req: Request, resp: Response, body: s.CreateCatalogueEntryRequest) -> s.CatalogueEntry:
         return await self.create(req, body)
@@ -87,7 +87,7 @@ class Personas(_Texts):
         "Store a persona (name and text) for your agents",
         body=s.CreateCatalogueEntryRequest,
         response=s.CatalogueEntry,
-        errors=(409,),
+        errors={409: "A shared default persona has that name"},
     )
     async def on_post(self, req: Request, resp: Response, body: s.CreateCatalogueEntryRequest) -> s.CatalogueEntry:
         return await self.create(req, body)
@@ -117,7 +117,7 @@ class Presets:
         "Create a preset from a system prompt and function names",
         body=s.CreatePresetRequest,
         response=s.PresetModel,
-        errors=(409,),
+        errors={409: "A shared default preset has that name"},
     )
     async def on_post(self, req: Request, resp: Response, body: s.CreatePresetRequest) -> s.PresetModel:
         await self._run(
@@ -132,7 +132,11 @@ class Presets:
                 return preset
         raise falcon.HTTPNotFound(description=f"No preset named {name!r}")
 
-    @operation("Delete one of your presets", response=s.DeletePresetResponse, errors=(404, 409))
+    @operation(
+        "Delete one of your presets",
+        response=s.DeletePresetResponse,
+        errors={404: "No preset of yours has that name", 409: "The shared default presets cannot be deleted"},
+    )
     async def on_delete_one(self, req: Request, resp: Response, name: str) -> s.DeletePresetResponse:
         if name in catalogue.PRESETS:
             raise falcon.HTTPConflict(description="The shared default presets cannot be deleted.")
@@ -268,7 +272,7 @@ class Auth:
         "Exchange the admin password for the default user id",
         body=s.AuthRequest,
         response=s.AuthResponse,
-        errors=(400,),
+        errors={400: "Malformed body, or an incorrect password"},
     )
     async def on_post(self, req: Request, resp: Response, body: s.AuthRequest) -> s.AuthResponse:
         if not self._auth.is_admin_password(body.password):

@@ -147,6 +147,9 @@ class Messages:
         return await self._history(req, agent_id, query)
 
 
+_COMMAND_ERRORS = {404: None, 409: "Nothing in context to pop, retry, rethink or rewrite", 504: None}
+
+
 class Command:
     """`/memory`, `/dump N`, `/pop N`, `/retry`, `/rethink T`, `/rewrite T`, `/heartbeat`, `/memorywarning`."""
 
@@ -164,26 +167,25 @@ class Command:
         return "\n".join(said + errors) or "The agent sent no message."
 
     async def _command(self, req: Request, agent_id: UUID, text: str) -> s.CommandResponse:
+        """`text` matched `COMMAND_PATTERN`: a known name, then a count or the new text."""
         user_id = req.context.principal.user_id
         row = await self._reader.row(req, agent_id)
-        name, _, rest = text.strip().partition(" ")
-        rest = rest.strip()
+        name, _, rest = text.partition(" ")
+        rest = rest.lstrip(" ")
         if name == "/memory":
             counts = await self._views.message_counts(agent_id)
             return s.CommandResponse(memory_dump(row["core_memory"], await self._views.passage_count(agent_id), counts))
         if name == "/dump":
             agent = await asyncio.to_thread(self._app.agent, agent_id)
-            return s.CommandResponse(dump(agent.messages, _count(rest, 1)))
+            return s.CommandResponse(dump(agent.messages, int(rest or 1)))
         if name == "/pop":
-            popped = await self._run(self._app.pop_messages, user_id, agent_id, _count(rest, 3))
+            popped = await self._run(self._app.pop_messages, user_id, agent_id, int(rest or 3))
             return s.CommandResponse(f"Popped the last {popped} messages from the agent's context.")
         if name == "/retry":
             return s.CommandResponse(
                 await self._reply(agent_id, await self._turns.queue(self._app.retry_last, user_id, agent_id))
             )
         if name in ("/rethink", "/rewrite"):
-            if not rest:
-                raise TurnRefused(f"{name} needs the new text, e.g. {name} I should ask how they are.")
             await self._run(self._app.rethink if name == "/rethink" else self._app.rewrite, user_id, agent_id, rest)
             return s.CommandResponse(f"{'Inner thoughts' if name == '/rethink' else 'Sent message'} rewritten.")
         wake = {"/heartbeat": "heartbeat", "/memorywarning": "memory_warning"}.get(name)
@@ -193,20 +195,12 @@ class Command:
             )
         raise TurnRefused(f"Unknown command {name!r}.")
 
-    @operation("Run an agent command", body=s.CommandRequest, response=s.CommandResponse, errors=(404, 504))
+    @operation("Run an agent command", body=s.CommandRequest, response=s.CommandResponse, errors=_COMMAND_ERRORS)
     async def on_post(self, req: Request, resp: Response, body: s.CommandRequest) -> s.CommandResponse:
         return await self._command(req, body.agent_id, body.command)
 
-    @operation("Run an agent command", body=s.CommandBody, response=s.CommandResponse, errors=(404, 504))
+    @operation("Run an agent command", body=s.CommandBody, response=s.CommandResponse, errors=_COMMAND_ERRORS)
     async def on_post_path(
         self, req: Request, resp: Response, agent_id: UUID, body: s.CommandBody
     ) -> s.CommandResponse:
         return await self._command(req, agent_id, body.command)
-
-
-def _count(text: str, default: int) -> int:
-    if not text:
-        return default
-    if not text.isdigit():
-        raise TurnRefused(f"Expected a number of messages, not {text!r}.")
-    return int(text)

@@ -87,6 +87,8 @@ class Sources(_Base):
         row = await self._row(req, source_id)
         filename, data = await read_upload(req, UPLOAD_LIMIT)
         text = await asyncio.to_thread(extract, filename, data)
+        if "\x00" in text:  # PostgreSQL text cannot hold it, and text files do not carry it
+            raise falcon.HTTPUnprocessableEntity(description=f"{filename} is not text, PDF or DOCX.")
         config = row["embedding_config"]
         embedder = self._embedders.for_config(config)
         size = int(config.get("embedding_chunk_size") or 300)
@@ -114,34 +116,36 @@ class Sources(_Base):
         return await self._upload(req, source_id)
 
 
+_ATTACH_ERRORS = {404: "No such agent or source", 409: "The source is already attached to the agent"}
+_DETACH_ERRORS = {404: "No such agent or source", 409: "The source is not attached to the agent"}
+
+
 class Attachments(_Base):
     """Attach (copy passages into the agent's archival memory) and detach (remove them again)."""
 
     async def _change(
         self, req: Request, agent_id: UUID, source_id: UUID | None, name: str | None, attach: bool
     ) -> s.SourceModel:
-        if source_id is None and name is None:
-            raise falcon.HTTPBadRequest(description="Name the source: source_id or source_name.")
         row = await self._row(req, source_id, name)
         command = self._app.attach_source if attach else self._app.detach_source
         await self._run(command, req.context.principal.user_id, row["id"], agent_id)
         return source_model(row)
 
-    @operation("Attach a source to an agent", query=s.AttachQuery, response=s.SourceModel, errors=(404, 409))
+    @operation("Attach a source to an agent", query=s.AttachQuery, response=s.SourceModel, errors=_ATTACH_ERRORS)
     async def on_post_attach(self, req: Request, resp: Response, query: s.AttachQuery) -> s.SourceModel:
         return await self._change(req, query.agent_id, query.source_id, query.source_name, attach=True)
 
-    @operation("Detach a source from an agent", query=s.AttachQuery, response=s.SourceModel, errors=(404, 409))
+    @operation("Detach a source from an agent", query=s.AttachQuery, response=s.SourceModel, errors=_DETACH_ERRORS)
     async def on_post_detach(self, req: Request, resp: Response, query: s.AttachQuery) -> s.SourceModel:
         return await self._change(req, query.agent_id, query.source_id, query.source_name, attach=False)
 
-    @operation("Attach a source to an agent", query=s.AgentOnlyQuery, response=s.SourceModel, errors=(404, 409))
+    @operation("Attach a source to an agent", query=s.AgentOnlyQuery, response=s.SourceModel, errors=_ATTACH_ERRORS)
     async def on_post_attach_path(
         self, req: Request, resp: Response, source_id: UUID, query: s.AgentOnlyQuery
     ) -> s.SourceModel:
         return await self._change(req, query.agent_id, source_id, None, attach=True)
 
-    @operation("Detach a source from an agent", query=s.AgentOnlyQuery, response=s.SourceModel, errors=(404, 409))
+    @operation("Detach a source from an agent", query=s.AgentOnlyQuery, response=s.SourceModel, errors=_DETACH_ERRORS)
     async def on_post_detach_path(
         self, req: Request, resp: Response, source_id: UUID, query: s.AgentOnlyQuery
     ) -> s.SourceModel:
