@@ -313,7 +313,10 @@ class HistoryPathQuery(Struct, kw_only=True):
     count: Annotated[int, Meta(ge=0, le=1000)] = 100
     limit: Limit | None = None
     after: Annotated[UUID | None, Meta(description="Only messages newer than this message id.")] = None
-    before: Annotated[UUID | None, Meta(description="Only messages older than this message id.")] = None
+    before: Annotated[
+        UUID | None,
+        Meta(description="Only messages older than this message id; with `after`, the page ends where it reaches it."),
+    ] = None
 
 
 class HistoryQuery(HistoryPathQuery, kw_only=True):

@@ -129,6 +129,9 @@ def test_rest_archival_paging_chunking_and_deletion(chat_server: Server, fresh_l
         assert [p["id"] for p in before] == ids[2:4]
         between = c.get(f"/api/agents/{aid}/archival", params={"after": ids[1], "before": ids[3]}).json()
         assert [p["id"] for p in between["archival_memory"]] == ids[2:3]
+        history = [m["id"] for m in c.get(f"/api/agents/{aid}/messages", params={"count": 100}).json()["messages"]]
+        recalled = c.get(f"/api/agents/{aid}/messages", params={"after": history[-1], "before": history[0]}).json()
+        assert [m["id"] for m in recalled["messages"]] == history[1:-1]  # newest first, both ends excluded
 
         r = c.delete(f"/api/agents/{aid}/archival", params={"id": ids[0]})
         assert r.json() == {"message": f"Memory id={ids[0]} successfully deleted"}

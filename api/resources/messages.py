@@ -90,6 +90,9 @@ class Messages:
         agent = await self._reader.row(req, agent_id)
         count = query.limit if query.limit is not None else query.count
         rows = await self._views.messages(agent_id, query.start, count, query.after, query.before)
+        if query.after and query.before:  # the views page from `after`; the page ends at `before`
+            ids = [r["id"] for r in rows]  # newest first: what is older than `before` follows it
+            rows = rows[ids.index(query.before) + 1 :] if query.before in ids else rows
         model = agent["llm_config"].get("model")
         return s.GetAgentMessagesResponse([_message(r, agent["user_id"], model) for r in rows])
 
