@@ -106,6 +106,22 @@ def parse_query(req: Request, model: type[msgspec.Struct]) -> Any:
     return _checked(value)
 
 
+MAX_DEPTH = 400  # nesting levels of a JSON body; no request model comes near it
+
+
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether arrays and objects nest deeper than `limit`, found without recursion: the checks
+    after it (and msgspec) recurse, and a RecursionError would answer 500."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
 async def parse_body(req: Request, model: type[msgspec.Struct], limit: int) -> Any:
     if req.content_length is not None and req.content_length > limit:
         raise falcon.HTTPContentTooLarge(description=f"Request bodies are limited to {limit} bytes.")
@@ -118,6 +134,8 @@ async def parse_body(req: Request, model: type[msgspec.Struct], limit: int) -> A
         raise falcon.HTTPBadRequest(description=f"Malformed JSON: {e}") from None
     if data is None:
         raise falcon.HTTPBadRequest(description="A JSON object body is required.")
+    if _too_deep(data):
+        raise falcon.HTTPBadRequest(description=f"JSON bodies may nest at most {MAX_DEPTH} levels deep.")
     try:
         return _checked(msgspec.convert(_integral(data), model))
     except msgspec.ValidationError as e:

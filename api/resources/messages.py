@@ -75,8 +75,8 @@ class Messages:
         resume = req.get_header("Last-Event-ID")
         if resume:
             await self._reader.row(req, agent_id)
-            if not resume.isdigit():
-                raise falcon.HTTPBadRequest(description="Last-Event-ID must be a log position.")
+            if not (resume.isascii() and resume.isdigit() and len(resume) <= 18):  # "²" is a digit to str
+                raise falcon.HTTPBadRequest(description="Last-Event-ID must be a log position (ASCII digits).")
             after = int(resume)
             turn_id = await self._turns.turn_at(agent_id, after)
         else:

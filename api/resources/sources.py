@@ -11,15 +11,22 @@ from falcon.asgi import Request, Response
 from api import schemas as s
 from api.commands import Commands
 from api.config import Config
-from api.documents import extract
+from api.documents import DocumentTooLarge, read_text
 from api.embeddings import Embedders
 from api.http import operation, read_upload
 from api.paging import next_cursor
 from domain import chunks
 from domain.app import MemGPT
+from domain.messages import clean
 from projections.views import Views
 
 UPLOAD_LIMIT = 20 * 1024 * 1024
+_UPLOAD_ERRORS = {
+    404: None,
+    413: "The file is larger than 20 MiB, or unpacks (DOCX) or extracts to more than the limits allow",
+    422: "The file is not text (UTF-8), Markdown, PDF or DOCX, or cannot be read (malformed, encrypted, "
+    "XML entities, too slow to parse); or a parameter breaks a rule",
+}
 
 
 def source_model(row: dict[str, Any]) -> s.SourceModel:
@@ -86,9 +93,11 @@ class Sources(_Base):
     async def _upload(self, req: Request, source_id: UUID) -> s.UploadFileToSourceResponse:
         row = await self._row(req, source_id)
         filename, data = await read_upload(req, UPLOAD_LIMIT)
-        text = await asyncio.to_thread(extract, filename, data)
-        if "\x00" in text:  # PostgreSQL text cannot hold it, and text files do not carry it
-            raise falcon.HTTPUnprocessableEntity(description=f"{filename} is not text, PDF or DOCX.")
+        try:
+            text = await read_text(filename, data)
+        except DocumentTooLarge as e:
+            raise falcon.HTTPContentTooLarge(description=str(e)) from None
+        text = clean(text) or ""  # storable: no NUL or lone surrogate may reach a view
         config = row["embedding_config"]
         embedder = self._embedders.for_config(config)
         size = int(config.get("embedding_chunk_size") or 300)
@@ -100,7 +109,7 @@ class Sources(_Base):
         "Upload a document (text, Markdown, PDF, DOCX) into a source",
         query=s.SourceQuery,
         response=s.UploadFileToSourceResponse,
-        errors=(404,),
+        errors=_UPLOAD_ERRORS,
         upload=True,
     )
     async def on_post_upload(self, req: Request, resp: Response, query: s.SourceQuery) -> s.UploadFileToSourceResponse:
@@ -109,7 +118,7 @@ class Sources(_Base):
     @operation(
         "Upload a document (text, Markdown, PDF, DOCX) into a source",
         response=s.UploadFileToSourceResponse,
-        errors=(404,),
+        errors=_UPLOAD_ERRORS,
         upload=True,
     )
     async def on_post_upload_path(self, req: Request, resp: Response, source_id: UUID) -> s.UploadFileToSourceResponse:
