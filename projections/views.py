@@ -44,12 +44,14 @@ class Views:
     ) -> list[dict[str, Any]]:
         """Keyset paging in `order`: the rows just later than (`after`) or just earlier than
         (`before`) the row whose `key` is given, or from the start; returned oldest first, or
-        newest first with `newest_first`."""
+        newest first with `newest_first`. The cursor row is looked up within `where` too, so an
+        id of someone else's row pages like an unknown id (nothing), never revealing its place."""
         sql = f"SELECT {columns} FROM {table} WHERE {where}"  # noqa: S608 - table and columns are ours
         args: list[Any] = list(params)
         if after is not None or before is not None:
-            sql += f" AND ({order}) {'>' if after is not None else '<'} (SELECT {order} FROM {table} WHERE {key} = %s)"  # noqa: S608
-            args.append(after if after is not None else before)
+            cursor = f"SELECT {order} FROM {table} WHERE {key} = %s AND {where}"  # noqa: S608
+            sql += f" AND ({order}) {'>' if after is not None else '<'} ({cursor})"
+            args += [after if after is not None else before, *params]
             direction = "ASC" if after is not None else "DESC"
         else:
             direction = "DESC" if newest_first else "ASC"
