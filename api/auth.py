@@ -18,6 +18,7 @@ from projections.views import Views
 class Principal:
     user_id: UUID
     is_admin: bool
+    key_id: UUID | None = None  # the key that acted (None: the admin password)
 
 
 class Authenticator:
@@ -39,7 +40,7 @@ class Authenticator:
         record = await self._views.key(keys.digest(token)) if token.startswith(keys.PREFIX) else None
         if record is None:
             raise falcon.HTTPUnauthorized(description="Invalid or revoked credentials", challenges=["Bearer"])
-        return Principal(record.user_id, is_admin=False)
+        return Principal(record.user_id, is_admin=False, key_id=record.key_id)
 
 
 class AuthMiddleware:
@@ -58,4 +59,4 @@ class AuthMiddleware:
         if need == "admin" and not principal.is_admin:
             raise falcon.HTTPForbidden(description="Admin routes need the admin password, not a user key")
         req.context.principal = principal
-        req.context.bind(user_id=str(principal.user_id))
+        req.context.bind(user_id=str(principal.user_id), key_id=str(principal.key_id or "admin-password"))

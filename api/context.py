@@ -1,4 +1,8 @@
-"""Per-request context: a request id (echoed as X-Request-ID), logging, and event attribution."""
+"""Per-request context: the server's own request id (sent back as X-Request-ID), logging, and
+event attribution.
+
+The trail must not be forgeable: a client's X-Request-ID is kept only as `client_request_id`,
+beside the id the server made, never in its place (it is echoed as X-Client-Request-ID)."""
 
 import re
 import time
@@ -15,7 +19,8 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestContext:
-    """Binds `request_id` (and later `user_id`) for logs and for the events a request causes.
+    """Binds `request_id` (and `client_request_id`; later `user_id` and `key_id`) for logs and
+    for the events a request causes.
 
     Everything runs in the request's task, and `asyncio.to_thread` copies its context, so the
     values reach the application service's thread and the SSE generators unchanged.
@@ -26,10 +31,13 @@ class RequestContext:
 
     async def process_request(self, req: Request, resp: Response) -> None:
         given = req.get_header("X-Request-ID") or ""
-        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        request_id = uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
         cause = {"request_id": request_id}
+        if _SAFE_ID.match(given):
+            cause["client_request_id"] = given
+            resp.set_header("X-Client-Request-ID", given)
+        structlog.contextvars.bind_contextvars(**cause)
         CAUSE.set(cause)
 
         def bind(**values: str) -> None:

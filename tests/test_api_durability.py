@@ -100,13 +100,15 @@ def test_events_record_the_user_and_request_behind_them(server: Server, dsn: str
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT topic, state FROM memgpt_events ORDER BY notification_id").fetchall()
     causes = {topic: json.loads(bytes(state))["caused_by"] for topic, state in rows if b"req-create" in bytes(state)}
-    assert causes["memgpt.User.Created"] == {
-        "request_id": "req-create-user",
-        "user_id": "00000000-0000-0000-0000-000000000000",
-    }
-    assert causes["memgpt.User.KeyIssued"]["request_id"] == "req-create-user"
-    assert causes["memgpt.Agent.Created"] == {"request_id": "req-create-agent", "user_id": user["user_id"]}
-    assert causes["memgpt.AgentName.Created"]["request_id"] == "req-create-agent"
+    # The trail keeps the client's X-Request-ID beside the server's own id, never in its place.
+    assert causes["memgpt.User.Created"]["client_request_id"] == "req-create-user"
+    assert causes["memgpt.User.Created"]["user_id"] == "00000000-0000-0000-0000-000000000000"
+    assert causes["memgpt.User.Created"]["key_id"] == "admin-password"
+    assert causes["memgpt.User.KeyIssued"]["client_request_id"] == "req-create-user"
+    created = causes["memgpt.Agent.Created"]
+    assert created["client_request_id"] == "req-create-agent" and created["user_id"] == user["user_id"]
+    assert created["request_id"] != "req-create-agent" and len(created["request_id"]) == 32
+    assert causes["memgpt.AgentName.Created"]["client_request_id"] == "req-create-agent"
     assert not any(user["api_key"].encode() in bytes(state) for _, state in rows)
 
 

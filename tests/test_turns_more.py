@@ -193,7 +193,7 @@ def test_events_of_a_turn_are_attributed_to_its_request(chat_server: Server, fre
             "SELECT topic, state FROM memgpt_events WHERE originator_id = %s ORDER BY originator_version", (aid,)
         ).fetchall()
     queued = [json.loads(bytes(s)) for t, s in rows if t == "memgpt.Agent.TurnQueued"]
-    assert queued[0]["caused_by"]["request_id"] == "turn-req-1"
+    assert queued[0]["caused_by"]["client_request_id"] == "turn-req-1"
     assert [t for t, _ in rows][-5:] == [
         "memgpt.Agent.TurnQueued",
         "memgpt.Agent.TurnStarted",
