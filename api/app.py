@@ -8,7 +8,7 @@ import falcon.asgi
 from api import errors
 from api.auth import Authenticator, AuthMiddleware
 from api.bootstrap import Services, bootstrap
-from api.commands import Commands
+from api.commands import Commands, ViewsLagHeader
 from api.config import Config
 from api.context import RequestContext
 from api.resources import admin, agents, archival, assistants, catalogue, health, messages, sources
@@ -31,6 +31,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/admin/users", admin.Users),
     Route("/admin/users/{user_id:uuid}", admin.Users, "one"),
     Route("/admin/users/keys", admin.Keys),
+    Route("/admin/views", admin.SetAside),
+    Route("/admin/views/retry", admin.SetAside, "retry"),
     Route("/api/auth", catalogue.Auth),
     Route("/api/agents", agents.Agents),
     Route("/api/agents/config", agents.AgentConfig),
@@ -92,7 +94,7 @@ class Lifecycle:
 
 def _resources(services: Services, authenticator: Authenticator) -> dict[type, Any]:
     cfg, app, views = services.config, services.app, services.views
-    run = Commands(services.watch, cfg.projection_wait_seconds)
+    run = Commands(services.watch, cfg.view_wait_seconds)
     turns = Turns(run, services.tail, cfg.turn_timeout)
     return {
         health.Health: health.Health(),
@@ -102,6 +104,7 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
         messages.Command: messages.Command(app, run, turns, views),
         admin.Users: admin.Users(app, run, views, cfg.default_user_id),
         admin.Keys: admin.Keys(app, run, views),
+        admin.SetAside: admin.SetAside(app, services.database.dsn),
         catalogue.Auth: catalogue.Auth(authenticator, cfg.default_user_id),
         agents.Agents: agents.Agents(app, run, views, cfg),
         agents.Agent: agents.Agent(app, run, views),
@@ -128,7 +131,12 @@ def create_app(config: Config, services: Services | None = None) -> falcon.asgi.
     services = services or bootstrap(config)
     authenticator = Authenticator(services.views, config.server_password, config.default_user_id)
     app = falcon.asgi.App(
-        middleware=[RequestContext(config.max_body_bytes), AuthMiddleware(authenticator), Lifecycle(services)]
+        middleware=[
+            RequestContext(config.max_body_bytes),
+            AuthMiddleware(authenticator),
+            Lifecycle(services),
+            ViewsLagHeader(),
+        ]
     )
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)

@@ -1,7 +1,9 @@
 """Who is calling: the admin password, a user's API key, or nobody.
 
 The admin password acts on /admin and, on /api and /v1, as the default user. A user's key acts
-as that user everywhere but /admin. Keys are looked up by their SHA-256 in the keys view.
+as that user everywhere but /admin. Keys are looked up by their SHA-256 in the keys view, and
+refused at once when the log already revokes them or deletes their user, however far the keys view
+lags (`Views.key`).
 """
 
 import hmac

@@ -135,16 +135,21 @@ def migrate(args: argparse.Namespace, config: Config) -> int:
 
 @_database_checked
 def rebuild(args: argparse.Namespace, config: Config) -> int:
+    import psycopg
+
     import migrations
     from api.database import Database, eventsourcing_env
     from projections.runner import ProjectionsBusy
     from projections.runner import rebuild as rebuild_views
+    from projections.set_aside import counts
 
     database = Database(config.pg_uri, config.home)
     try:
         dsn = database.start()
         migrations.apply(dsn)
         reached = rebuild_views(dsn, eventsourcing_env(dsn))
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            set_aside = counts(conn)
         print(f"Embedded {asyncio.run(_reembed(dsn, config))} passages")
     except ProjectionsBusy as e:
         print(str(e), file=sys.stderr)
@@ -152,7 +157,8 @@ def rebuild(args: argparse.Namespace, config: Config) -> int:
     finally:
         database.stop()
     for view, position in reached.items():
-        print(f"Rebuilt {view} up to log position {position}")
+        aside = f", {set_aside[view]} events set aside" if set_aside[view] else ""
+        print(f"Rebuilt {view} up to log position {position}{aside}")
     return 0
 
 

@@ -3,17 +3,29 @@
 A command is acknowledged only after its events are committed (the library returns from `save`
 after the commit). While the database is away a command is refused at once with `DatabaseAway`
 (503): the library would otherwise retry each statement ten times before giving up.
+
+A write waits for its views a bounded time (`MEMGPT_VIEW_WAIT`). If they have not applied it by
+then, the write still stands (it is in the log, and the views will apply it): the response is
+the usual success, with `X-Views-Lag: true` saying that a read made at once may not show it yet.
 """
 
 import asyncio
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
+
+from falcon.asgi import Request, Response
 
 from api.database import DatabaseAway
 from domain.app import LAST_POSITION
 from projections.watch import ProjectionWatch
 
 R = TypeVar("R")
+
+LAG_HEADER = "X-Views-Lag"
+
+# Set when this request's write outlived its wait for the views; read by `ViewsLagHeader`.
+_LAGGING: ContextVar[bool] = ContextVar("views_lagging", default=False)
 
 
 class Commands:
@@ -39,7 +51,18 @@ class Commands:
 
         return await asyncio.to_thread(run)
 
-    async def caught_up(self, position: int) -> None:
-        """Wait until every view has applied the log up to `position`."""
-        if position:
-            await self._watch.wait_for(position, self._wait)
+    async def caught_up(self, position: int) -> bool:
+        """Wait (at most the configured time) until every view has applied the log up to
+        `position`; False, and the response marked as lagging, if they had not by then."""
+        if not position or await self._watch.wait_for(position, self._wait):
+            return True
+        _LAGGING.set(True)
+        return False
+
+
+class ViewsLagHeader:
+    """Adds `X-Views-Lag: true` to a response whose write the views had not applied in time."""
+
+    async def process_response(self, req: Request, resp: Response, resource: object, req_succeeded: bool) -> None:
+        if _LAGGING.get():
+            resp.set_header(LAG_HEADER, "true")

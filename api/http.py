@@ -6,6 +6,7 @@ serialises what it returns. The OpenAPI builder reads the same declaration.
 """
 
 import functools
+import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -56,18 +57,34 @@ def _invalid(error: msgspec.ValidationError) -> falcon.HTTPError:
     return falcon.HTTPUnprocessableEntity(description=message)
 
 
-def _has_nul(value: Any) -> bool:
-    """PostgreSQL text cannot hold NUL characters: a stored event with one would stop every view
-    that tries to write it. The models' patterns refuse them; this catches any field without one."""
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why a value cannot be stored, or None. Every text and number a request gives may reach a
+    view: PostgreSQL text holds no NUL (U+0000) and no lone surrogate, and a whole number beyond
+    64 bits is stored but cannot be answered again. Such a value in an event would stop every
+    view that tries to write it, so it is refused here, before any event is appended."""
     if isinstance(value, str):
-        return "\x00" in value
+        if "\x00" in value:
+            return _NUL
+        if _SURROGATE.search(value):
+            return "Text may not contain lone UTF-16 surrogates (invalid Unicode)."
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if _INT64[0] <= value <= _INT64[1] else "Integers must fit in 64 bits (signed)."
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "Numbers must be finite."
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        return next(filter(None, (_unstorable(k) or _unstorable(v) for k, v in value.items())), None)
+    if isinstance(value, list | tuple):
+        return next(filter(None, map(_unstorable, value)), None)
+    return None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NUL = "Text may not contain NUL (U+0000) characters."
 
 
@@ -84,10 +101,11 @@ def _integral(value: Any) -> Any:
 
 
 def _checked(value: msgspec.Struct) -> Any:
-    """What the model kept (unknown fields are dropped) holds no NUL, and names one of the fields
-    the model requires one of (`required_one_of`: the documents say so with `anyOf`)."""
-    if _has_nul(msgspec.to_builtins(value)):
-        raise falcon.HTTPUnprocessableEntity(description=_NUL)
+    """What the model kept (unknown fields are dropped) is storable (`_unstorable`), and names one
+    of the fields the model requires one of (`required_one_of`: the documents say so with `anyOf`)."""
+    why = _unstorable(msgspec.to_builtins(value))
+    if why:
+        raise falcon.HTTPUnprocessableEntity(description=why)
     one_of = getattr(value, "required_one_of", ())
     if one_of and all(getattr(value, name) is None for name in one_of):
         raise falcon.HTTPUnprocessableEntity(description=f"Give one of: {', '.join(one_of)}.")
@@ -189,6 +207,8 @@ def operation(
     def decorate(responder: Responder) -> Responder:
         @functools.wraps(responder)
         async def wrapper(resource: Any, req: Request, resp: Response, **params: Any) -> None:
+            if any(isinstance(v, str) and _unstorable(v) for v in params.values()):
+                raise falcon.HTTPNotFound(description="No such resource.")  # no stored name holds such text
             if spec.query is not None:
                 params["query"] = parse_query(req, spec.query)
             if spec.body is not None:

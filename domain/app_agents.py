@@ -76,7 +76,8 @@ class Agents(Service):
             embedding_config=embedding_config,
             messages=boot_messages(chosen.system, utc_now()),
         )
-        self.save(agent, self._claim(user_id, agent_id, name))
+        owner.owns("agent", agent_id)  # conflicts with a racing deletion of the user (`User.owns`)
+        self.save(agent, self._claim(user_id, agent_id, name), owner)
         return agent
 
     @retrying

@@ -36,9 +36,10 @@ class Assistants(Service):
         tools: list[str],
         metadata: dict[str, Any],
     ) -> Assistant:
-        self._user(user_id)
+        owner = self._user(user_id)
         assistant = Assistant(user_id, name, model, instructions, description, tools, metadata)
-        self.save(assistant)
+        owner.owns("assistant", assistant.id)  # conflicts with a racing deletion of the user (`User.owns`)
+        self.save(assistant, owner)
         return assistant
 
     @retrying
@@ -49,11 +50,12 @@ class Assistants(Service):
 
     @retrying
     def create_thread(self, user_id: UUID, messages: list[str], metadata: dict[str, Any]) -> Thread:
-        self._user(user_id)
+        owner = self._user(user_id)
         thread = Thread(user_id, metadata)
         for content in messages:
             thread.add_message(uuid4(), "user", content, {})
-        self.save(thread)
+        owner.owns("thread", thread.id)  # conflicts with a racing deletion of the user (`User.owns`)
+        self.save(thread, owner)
         return thread
 
     @retrying
@@ -106,7 +108,9 @@ class Assistants(Service):
                 embedding_config=embedding_config,
                 messages=boot_messages(preset.system, utc_now()),
             )
-            changed += [agent, self._claim(user_id, agent_id, agent.name)]
+            owner = self._user(user_id)
+            owner.owns("agent", agent_id)  # conflicts with a racing deletion of the user (`User.owns`)
+            changed += [agent, self._claim(user_id, agent_id, agent.name), owner]
         else:
             agent = self._agent(user_id, thread.agent_id)
             changed.append(agent)

@@ -19,9 +19,10 @@ class Sources(Service):
     def create_source(
         self, user_id: UUID, name: str, description: str | None, embedding_config: dict[str, Any]
     ) -> Source:
-        self._user(user_id)
+        owner = self._user(user_id)
         source = Source(user_id, name, description, embedding_config)
-        self.save(source)
+        owner.owns("source", source.id)  # conflicts with a racing deletion of the user (`User.owns`)
+        self.save(source, owner)
         return source
 
     @retrying

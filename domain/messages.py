@@ -6,6 +6,7 @@ so replaying the log reproduces every text exactly.
 """
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,14 +59,53 @@ class Message:
         return {"role": self.role, "content": self.text or ""}
 
 
+# What no PostgreSQL text or jsonb can hold: NUL, and lone UTF-16 surrogates (a Python str holds
+# one when a model's JSON escapes half a pair, "\\ud83d"; it cannot be encoded as UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(match: re.Match[str]) -> str:
+    return "" if match.group() == "\x00" else "\ufffd"
+
+
 def clean(text: str | None) -> str | None:
-    """Texts a model produced, without NUL characters (which no PostgreSQL text can hold)."""
-    return text.replace("\x00", "") if text else text
+    """Text a model or a document produced, storable: NUL removed, lone surrogates replaced by
+    U+FFFD. Every view stores such text; one unstorable character would stop a view for good."""
+    return _UNSTORABLE.sub(_storable, text) if text else text
+
+
+def cleaned(value: Any) -> Any:
+    """`clean` through parsed JSON (a function's arguments): every string and key in it."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {clean(str(k)): cleaned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [cleaned(v) for v in value]
+    return value
+
+
+def clean_arguments(text: str | None) -> str | None:
+    """A function call's JSON arguments as text, storable once parsed too: an escaped NUL or
+    lone surrogate (`"\\u0000"`) is harmless as text but not in what views parse out of it."""
+    text = clean(text)
+    if not text:
+        return text
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    fixed = cleaned(parsed)
+    return json.dumps(fixed, ensure_ascii=False) if fixed != parsed else text
 
 
 def plain_text(message: Message) -> str:
     """What a person reads in a message: packaged texts unpacked, a reply's words included.
     Recall search matches this, so a search for "type" does not match every packaged message."""
+    return clean(_plain_text(message)) or ""
+
+
+def _plain_text(message: Message) -> str:
     if message.role == "assistant":
         said = ""
         if message.tool_call and message.tool_call.name == "send_message":
@@ -90,7 +130,7 @@ def stamp(moment: datetime) -> str:
 
 
 def _packed(kind: str, moment: datetime, **fields: Any) -> str:
-    return json.dumps({"type": kind, **fields, "time": stamp(moment)}, ensure_ascii=False)
+    return json.dumps(cleaned({"type": kind, **fields, "time": stamp(moment)}), ensure_ascii=False)
 
 
 def user_text(text: str, moment: datetime) -> str:
@@ -110,7 +150,7 @@ def heartbeat_text(reason: str, moment: datetime) -> str:
 
 
 def function_result(status: str, message: Any, moment: datetime) -> str:
-    return json.dumps({"status": status, "message": message, "time": stamp(moment)}, ensure_ascii=False)
+    return json.dumps(cleaned({"status": status, "message": message, "time": stamp(moment)}), ensure_ascii=False)
 
 
 @dataclass(frozen=True)

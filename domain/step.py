@@ -20,7 +20,7 @@ from domain import memory
 from domain.arguments import NotJSON, parse_arguments
 from domain.errors import DomainError
 from domain.functions import SCHEMAS
-from domain.messages import Message, ToolCall, clean, function_result
+from domain.messages import Message, ToolCall, clean, clean_arguments, cleaned, function_result
 
 RESULT_LIMIT = 3000  # characters of a function result the model gets back
 PAGE_SIZE = 5
@@ -61,7 +61,12 @@ class Reply:
 
     @property
     def skipped(self) -> tuple[ToolCall, ...]:
-        return self.calls[1:]
+        return tuple(storable(c) for c in self.calls[1:])
+
+
+def storable(call: ToolCall) -> ToolCall:
+    """A model's call as events may keep it: no NUL or lone surrogate in its id, name or arguments."""
+    return ToolCall(clean(call.id) or "", clean(call.name) or "", clean_arguments(call.arguments) or "")
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,7 @@ def parse(call: ToolCall, allowed: list[str]) -> Call:
     heartbeat = _heartbeat(args.pop("request_heartbeat", None))
     thoughts = args.pop("inner_thoughts", None) if "inner_thoughts" not in properties else None
     required = params["required"]
-    args = {k: clean(v) if isinstance(v, str) else v for k, v in args.items() if v is not None or k in required}
+    args = {k: cleaned(v) for k, v in args.items() if v is not None or k in required}
     unexpected = sorted(set(args) - set(properties))
     if unexpected:
         raise CallError(f"{call.name}() got unexpected arguments: {', '.join(unexpected)}")
@@ -224,7 +229,7 @@ def step_messages(
     Only the call that ran is in the message: a model is never shown calls without results."""
     call = reply.call
     if call is not None:
-        call = ToolCall(call.id, clean(call.name) or "", clean(call.arguments) or "")
+        call = storable(call)
     assistant = Message(ids[0], "assistant", clean(reply.text) or thoughts, now, tool_call=call)
     if call is None or outcome is None:
         return assistant, None

@@ -87,6 +87,17 @@ class User(Aggregate):
     def _preset_deleted(self, name: str) -> None:
         del self.presets[name]
 
+    def owns(self, kind: str, item_id: UUID) -> None:
+        """Record a new agent or source of this user, saved in the same atomic save as the item:
+        the user's version then moves with every creation, so a creation racing the user's
+        deletion conflicts with it (optimistic concurrency) instead of landing after `Deleted`."""
+        self._check_active()
+        self._owned(kind, item_id)
+
+    @event("Owned", topic="memgpt.User.Owned")
+    def _owned(self, kind: str, item_id: UUID) -> None:
+        pass
+
     def delete(self) -> None:
         self._check_active()
         self._deleted()

@@ -1,8 +1,11 @@
-"""/admin: users and their API keys (admin password only)."""
+"""/admin: users and their API keys, and the views' set-aside events (admin password only)."""
 
+import asyncio
 from uuid import UUID
 
 import falcon
+import msgspec
+import psycopg
 from falcon.asgi import Request, Response
 
 from api import schemas as s
@@ -11,7 +14,8 @@ from api.http import operation
 from api.paging import after_name, next_cursor
 from domain import keys
 from domain.app import MemGPT
-from projections.views import Views
+from projections import set_aside
+from projections.views import Views as ViewReads
 
 _DELETE_ERRORS = {404: "No such user", 409: "The default user cannot be deleted"}
 
@@ -19,7 +23,7 @@ _DELETE_ERRORS = {404: "No such user", 409: "The default user cannot be deleted"
 class Users:
     auth = "admin"
 
-    def __init__(self, app: MemGPT, commands: Commands, views: Views, default_user_id: UUID) -> None:
+    def __init__(self, app: MemGPT, commands: Commands, views: ViewReads, default_user_id: UUID) -> None:
         self._app = app
         self._run = commands
         self._views = views
@@ -61,7 +65,7 @@ class Users:
 class Keys:
     auth = "admin"
 
-    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
+    def __init__(self, app: MemGPT, commands: Commands, views: ViewReads) -> None:
         self._app = app
         self._run = commands
         self._views = views
@@ -89,3 +93,41 @@ class Keys:
             raise falcon.HTTPNotFound(description="API key not found")
         await self._run(self._app.revoke_key, record.user_id, record.key_id)
         return s.DeleteAPIKeyResponse("API key successfully deleted.", keys.mask(query.api_key))
+
+
+class ViewState(msgspec.Struct):
+    view: str
+    set_aside: int  # events this view could not apply, kept with their errors
+
+
+class ViewsResponse(msgspec.Struct):
+    views: list[ViewState]
+
+
+class RetryViewsResponse(msgspec.Struct):
+    applied: int  # set-aside events now applied to their views
+    set_aside: int  # set-aside events their views still refuse (kept, with the new error)
+
+
+class SetAside:
+    """The views' set-aside events: how many, and applying them again once their cause is fixed."""
+
+    auth = "admin"
+
+    def __init__(self, app: MemGPT, dsn: str) -> None:
+        self._app = app
+        self._dsn = dsn
+
+    @operation("Count the events each view has set aside", response=ViewsResponse)
+    async def on_get(self, req: Request, resp: Response) -> ViewsResponse:
+        found = await asyncio.to_thread(self._counts)
+        return ViewsResponse([ViewState(name, n) for name, n in found.items()])
+
+    @operation("Apply the views' set-aside events again (after a fix)", response=RetryViewsResponse)
+    async def on_post_retry(self, req: Request, resp: Response) -> RetryViewsResponse:
+        done = await asyncio.to_thread(set_aside.retry, self._app, self._dsn)
+        return RetryViewsResponse(done.applied, done.remaining)
+
+    def _counts(self) -> dict[str, int]:
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
+            return set_aside.counts(conn)

@@ -1,0 +1,63 @@
+"""Deletion is final: nothing of a user is committed after the user's `Deleted` event, however
+creations race the deletion."""
+
+import threading
+import time
+
+import httpx
+import psycopg
+
+from tests.support import Server
+
+_AFTER_DELETED = """
+SELECT e.topic FROM memgpt_events e, memgpt_events d
+WHERE d.originator_id = %(user)s AND d.topic = 'memgpt.User.Deleted'
+  AND e.notification_id > d.notification_id
+  AND (convert_from(e.state, 'UTF8')::jsonb #>> '{user_id,_data_}' = %(hex)s
+       OR (e.originator_id = %(user)s AND e.topic <> 'memgpt.User.Deleted'))
+"""
+
+
+def test_creations_racing_a_deletion_never_land_after_it(server: Server, dsn: str) -> None:
+    for _ in range(6):
+        with server.client() as admin:
+            user = admin.post("/admin/users", json={}).json()
+        stop = threading.Event()
+        statuses: list[int] = []
+
+        def create(kind: str) -> None:
+            with server.client(user["api_key"]) as c:
+                while not stop.is_set():
+                    try:
+                        if kind == "agent":
+                            r = c.post("/api/agents", json={"config": {}})
+                        elif kind == "source":
+                            r = c.post("/api/sources", json={"name": f"s{time.monotonic_ns()}"})
+                        else:
+                            r = c.post("/v1/assistants", json={"model": "gpt-4"})
+                        statuses.append(r.status_code)
+                    except httpx.TransportError:
+                        statuses.append(0)
+
+        def issue_keys() -> None:
+            with server.client() as admin:
+                while not stop.is_set():
+                    statuses.append(admin.post("/admin/users/keys", json={"user_id": user["user_id"]}).status_code)
+
+        workers = [threading.Thread(target=create, args=(k,)) for k in ("agent",) * 6 + ("source", "source", "assistant")]
+        workers.append(threading.Thread(target=issue_keys))
+        for w in workers:
+            w.start()
+        time.sleep(0.7)
+        with server.client() as admin:
+            assert admin.delete(f"/admin/users/{user['user_id']}").status_code == 200
+        time.sleep(1.0)
+        stop.set()
+        for w in workers:
+            w.join(timeout=60)
+        assert statuses and 200 in statuses and not [s for s in statuses if s >= 500 or s == 0]
+        with psycopg.connect(dsn) as conn:
+            late = conn.execute(_AFTER_DELETED, {"user": user["user_id"], "hex": user["user_id"].replace("-", "")})
+            assert late.fetchall() == []
+        with server.client(user["api_key"]) as c:
+            assert c.get("/api/agents").status_code == 401
