@@ -46,6 +46,7 @@ class Services:
     http: httpx.AsyncClient
     pool: AsyncConnectionPool
     locks: AsyncConnectionPool
+    embedded: EmbeddedChat | None = None  # its model process is stopped with the server
 
     async def open(self) -> None:
         self.database.supervise()
@@ -65,6 +66,8 @@ class Services:
     async def close(self) -> None:
         if self.turns:
             await self.turns.stop()
+        if self.embedded:
+            await self.embedded.close()
         await self.filler.stop()
         await self.tail.stop()
         await self.watch.stop()
@@ -109,6 +112,7 @@ def bootstrap(config: Config) -> Services:
     embedded = EmbeddedChat(
         Path(config.embedded_gguf) if config.embedded_gguf else None,
         config.home / "models",
+        config.home / "run",
         n_ctx=int(EMBEDDED_LLM["context_window"]),
     )
     models = Models(http, config.openai_api_key, Retry(config.llm_attempts, config.llm_backoff), embedded)
@@ -130,4 +134,5 @@ def bootstrap(config: Config) -> Services:
         http=http,
         pool=pool,
         locks=locks,
+        embedded=embedded,
     )

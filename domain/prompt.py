@@ -1,7 +1,10 @@
 """What the model is sent: the system message with core memory, then the in-context messages.
 
-The system message is derived from the agent's state every time (preset prompt, memory counts,
-core memory), so the prompt of any step can be rebuilt exactly by replaying the log to that step.
+The system message is derived from the agent's state every time (preset prompt, core memory,
+memory counts), so the prompt of any step can be rebuilt exactly by replaying the log to that step.
+Its parts go from the most to the least stable: the preset's instructions (fixed for the agent's
+life), core memory (changed by memory edits) and last the counts (changed by every message), so a
+provider or llama.cpp that caches a prompt's unchanged prefix reuses as much of it as possible.
 """
 
 from typing import Any, Protocol
@@ -22,19 +25,48 @@ class AgentView(Protocol):
     functions: list[str]
 
 
-def system_message(agent: AgentView) -> str:
-    core = agent.core_memory
+CORE_HEADING = "### Core memory"
+COUNTS_HEADING = "### Memory statistics"
+
+
+def core_section(core: dict[str, str]) -> str:
     return (
-        f"{agent.system.rstrip()}\n\n"
-        "### Memory\n"
-        f"{agent.recall_count} messages between you and the user are stored in recall memory "
-        "(search them with functions).\n"
-        f"{agent.archival_count} memories you saved are stored in archival memory "
-        "(search them with functions).\n\n"
-        "Core memory (limited in size; more lives in archival and recall memory):\n"
+        f"{CORE_HEADING} (limited in size; more lives in archival and recall memory)\n"
         f"<persona>\n{core['persona']}\n</persona>\n"
         f"<human>\n{core['human']}\n</human>"
     )
+
+
+def counts_section(recall_count: int, archival_count: int) -> str:
+    return (
+        f"{COUNTS_HEADING}\n"
+        f"{recall_count} messages between you and the user are stored in recall memory "
+        "(search them with functions).\n"
+        f"{archival_count} memories you saved are stored in archival memory "
+        "(search them with functions)."
+    )
+
+
+def system_message(agent: AgentView) -> str:
+    return "\n\n".join(
+        (
+            agent.system.rstrip(),
+            core_section(agent.core_memory),
+            counts_section(agent.recall_count, agent.archival_count),
+        )
+    )
+
+
+def split_system(content: str) -> tuple[str, str, str]:
+    """The instructions, core memory and counts of a system message `system_message` made, for an
+    adapter that lays them out apart. The counts are the last section; core memory starts at the
+    first core heading after the instructions (a preset quoting that heading only moves the
+    split, never loses text). Any other text is all instructions."""
+    head, mark, counts = content.rpartition(f"\n\n{COUNTS_HEADING}\n")
+    if not mark:
+        return content, "", ""
+    instructions, mark, core = head.partition(f"\n\n{CORE_HEADING}")
+    return instructions, (CORE_HEADING + core) if mark else "", COUNTS_HEADING + "\n" + counts
 
 
 def chat_messages(agent: AgentView) -> list[dict[str, Any]]:

