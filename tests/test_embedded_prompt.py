@@ -73,8 +73,11 @@ def test_each_step_of_the_embedded_prompt_extends_the_previous_one() -> None:
     _exchange(view, "the piano", 2)  # a new message, new counts
     after = _plain(view)
 
-    assert after[: len(before) - 1] == before[:-1], "all but the counts turn is a cached prefix"
-    assert before[-1] != after[-1] and "recall memory" in after[-1]["content"]
+    counts, newest = after[-2:]
+    assert "recall memory" in counts["content"] and "the piano" not in counts["content"]
+    assert "Function result" in newest["content"], "the model answers the newest message: it comes last"
+    kept = before[:-2] + before[-1:]  # all but the counts turn is a cached prefix of the next step
+    assert after[: len(kept)] == kept and before[-2]["content"] != counts["content"]
     system = after[0]["content"]
     assert (
         system.index("You are MemGPT")

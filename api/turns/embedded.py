@@ -10,8 +10,9 @@ named with MEMGPT_EMBEDDED_GGUF. llama.cpp comes prebuilt for any x86-64 CPU wit
 A small model calls functions reliably only when its output is constrained, so replies are
 generated under a JSON schema that admits exactly the valid calls, inner thoughts first. The
 prompt is laid out for llama.cpp's prompt cache: instructions, the function guide and core
-memory first, then the conversation, and the memory counts (which change at every message) last,
-in a turn of their own; each step then evaluates little more than its new messages.
+memory first, then the conversation, with the memory counts (which change at every message) in a
+turn of their own just before the newest message; each step then evaluates little more than its
+new messages.
 """
 
 import hashlib
@@ -118,8 +119,8 @@ def _catalogue(tools: list[dict[str, Any]]) -> str:
 def plain_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The OpenAI-style prompt rewritten for a model without native tool calling: calls become the
     JSON the model itself writes, results become user turns. The system message's instructions
-    come first, then the function guide and core memory; its counts go to the end of the prompt,
-    so that every message before the newest stays a cached prefix (see `prompt.split_system`)."""
+    come first, then the function guide and core memory; its counts go just before the newest
+    message, so that all the messages before them stay a cached prefix (see `prompt.split_system`)."""
     examples = "\n".join(json.dumps(e) for e in _EXAMPLES)
     guide = (
         'Every reply is one JSON object: {"inner_thoughts": ..., "function": ..., "params": {...}}.\n'
@@ -152,10 +153,10 @@ def plain_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) 
         else:
             out.append({"role": "user" if m["role"] != "system" else "system", "content": m["content"]})
     if counts:
-        # A turn of its own: its edge is a special token, so llama.cpp can drop it from the cache
-        # next time and shift the reply that followed it into place (text appended to the last
-        # message would merge with that message's last token, and nothing after it would match).
-        out.append({"role": "user", "content": counts})
+        # A turn of its own, just before the newest message (which the model answers, so it must
+        # come last). Its edges are special tokens, so at the next step llama.cpp drops it from
+        # the cached prompt and shifts what followed it into place instead of evaluating it again.
+        out.insert(max(len(out) - 1, 1), {"role": "user", "content": counts})
     return out
 
 

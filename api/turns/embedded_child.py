@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     # followed them (the model's own reply) is shifted into place instead of evaluated again.
     params.n_cache_reuse = 16
     params.cache_ram_mib = 1024  # prompts of other agents kept in RAM, restored when they come back
-    params.verbosity = int(os.environ.get("DBG_VERB", "2"))  # warnings and errors
+    params.verbosity = 2  # warnings and errors
     server = xllamacpp.Server(params)  # serves on its own threads while this one waits
     ready.write(f"ready {server.listening_address}\n")
     ready.flush()
