@@ -7,6 +7,8 @@ deleted user is refused at once, however far the keys view lags.
 """
 
 import json
+import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ import pytest
 
 from domain import keys
 from tests.fake_llm import FakeLLM, tool_reply
-from tests.support import Server
+from tests.support import MEMGPT, Server, fresh_database
 
 WAIT = 2.0  # MEMGPT_VIEW_WAIT of this module's server: how long a write waits for its views
 
@@ -224,6 +226,38 @@ def test_revoked_keys_and_deleted_users_are_refused_while_the_keys_view_lags(srv
                 assert c.post("/api/agents", json={"config": {"name": "late"}}).status_code == 401
         pause.rollback()
     _views_advance(srv)
+
+
+def test_rebuild_applies_set_aside_events_after_a_fix(admin_dsn: str, tmp_path: Path) -> None:
+    dsn = fresh_database(admin_dsn)
+    server = Server(tmp_path, dsn).start()
+    try:
+        user_id, _ = _user(server)
+        poisoned = keys.new_key()
+        position = _append_key_issued(dsn, user_id, poisoned, "bad\x00name")
+        deadline = time.monotonic() + 30
+        while _set_aside(server)["view_keys"] < 1:
+            assert time.monotonic() < deadline, "the poisoned event was never set aside"
+            time.sleep(0.2)
+    finally:
+        server.stop()
+    env = os.environ | {"MEMGPT_PG_URI": dsn, "MEMGPT_HOME": str(tmp_path)}
+    still = subprocess.run([MEMGPT, "rebuild"], env=env, capture_output=True, text=True)
+    assert still.returncode == 0, still.stderr
+    assert "view_keys up to log position" in still.stdout and "1 events set aside" in still.stdout
+    with psycopg.connect(dsn, autocommit=True) as conn:  # the fix
+        conn.execute(
+            "UPDATE memgpt_events SET state = convert_to(replace(convert_from(state, 'UTF8'), '\\u0000', ''), 'UTF8')"
+            " WHERE notification_id = %s",
+            (position,),
+        )
+    done = subprocess.run([MEMGPT, "rebuild"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "set aside" not in done.stdout
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM view_set_aside").fetchone()[0] == 0
+        found = conn.execute("SELECT name FROM view_keys WHERE key_digest = %s", (keys.digest(poisoned),)).fetchone()
+        assert found == ("badname",)
 
 
 def _unstorable(value: object) -> bool:
