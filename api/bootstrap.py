@@ -17,6 +17,7 @@ from api.archival import Archival, EmbeddingFiller
 from api.config import EMBEDDED_LLM, Config
 from api.database import POOL_TIMEOUT, RECONNECT_TIMEOUT, Database, bound_reconnects, eventsourcing_env
 from api.embeddings import Embedders
+from api.endpoints import Endpoints
 from api.tail import LogTail
 from api.turns.embedded import EmbeddedChat
 from api.turns.llm import Models, Retry
@@ -115,8 +116,9 @@ def bootstrap(config: Config) -> Services:
         config.home / "run",
         n_ctx=int(EMBEDDED_LLM["context_window"]),
     )
-    models = Models(http, config.openai_api_key, Retry(config.llm_attempts, config.llm_backoff), embedded)
-    embedders = Embedders(http, config.openai_api_key)
+    endpoints = Endpoints.of(config)
+    models = Models(http, endpoints, Retry(config.llm_attempts, config.llm_backoff), embedded)
+    embedders = Embedders(http, endpoints)
     archival = Archival(pool, embedders)
     turns = TurnRunner(app, tail, locks, models, Memories(pool, archival), embedders) if config.run_turns else None
     return Services(

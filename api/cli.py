@@ -170,12 +170,13 @@ async def _reembed(dsn: str, config: Config) -> int:
     from api.archival import Archival, EmbeddingFiller
     from api.cli_load import Progress
     from api.embeddings import Embedders
+    from api.endpoints import Endpoints
 
     async with (
         AsyncConnectionPool(dsn, min_size=1, max_size=2, kwargs={"autocommit": True}) as pool,
         httpx.AsyncClient(timeout=config.llm_timeout) as http,
     ):
-        embedders = Embedders(http, config.openai_api_key)
+        embedders = Embedders(http, Endpoints.of(config))
         archival, filler = Archival(pool, embedders), EmbeddingFiller(pool, embedders)
         total = await archival.waiting()
         progress = Progress("Embedding passages", total)

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from api import settings_file
+from api.endpoints import LOCAL_TYPES, Provider
 from domain import catalogue
 
 DEFAULT_USER_ID = UUID("00000000-0000-0000-0000-000000000000")
@@ -40,6 +41,63 @@ def _overrides(env: Mapping[str, str], names: Mapping[str, str], ints: set[str])
     return found
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").lower() in ("1", "yes", "true", "on")
+
+
+def _models(raw: str | None) -> tuple[str, ...]:
+    return tuple(m.strip() for m in (raw or "").split(",") if m.strip())
+
+
+def _providers(
+    env: Mapping[str, str], saved: dict[str, dict[str, Any]], llm: dict[str, Any], embedding: dict[str, Any]
+) -> tuple[Provider, ...]:
+    """The operator's endpoints: `default` (the MEMGPT_MODEL_ENDPOINT* settings, with OPENAI_API_KEY),
+    `default-embedding` when the embedding endpoint differs, then the config file's
+    `[provider.NAME]` sections and MEMGPT_PROVIDERS=NAME,... with MEMGPT_PROVIDER_<NAME>_* variables."""
+    key = env.get("OPENAI_API_KEY") or None
+    found: dict[str, Provider] = {}
+    if (llm.get("model_endpoint_type") or "").lower() not in LOCAL_TYPES and llm.get("model_endpoint"):
+        found["default"] = Provider(
+            "default",
+            llm.get("model_endpoint_type") or "openai",
+            llm["model_endpoint"],
+            key,
+            _models(env.get("MEMGPT_MODELS")),
+        )
+    if (embedding.get("embedding_endpoint_type") or "").lower() not in LOCAL_TYPES and embedding.get(
+        "embedding_endpoint"
+    ):
+        default = found.get("default")
+        if default is None or default.endpoint.rstrip("/") != embedding["embedding_endpoint"].rstrip("/"):
+            found["default-embedding"] = Provider(
+                "default-embedding",
+                embedding.get("embedding_endpoint_type") or "openai",
+                embedding["embedding_endpoint"],
+                key,
+            )
+    named = dict(saved.get("providers", {}))
+    for name in _models(env.get("MEMGPT_PROVIDERS")):
+        prefix = f"MEMGPT_PROVIDER_{name.upper().replace('-', '_')}_"
+        named[name] = named.get(name, {}) | {
+            k: env[prefix + k.upper()]
+            for k in ("endpoint_type", "endpoint", "models", "api_key")
+            if env.get(prefix + k.upper())
+        }
+    for name, values in named.items():
+        if not values.get("endpoint"):
+            raise ValueError(f"The provider {name!r} names no endpoint.")
+        secret = values.get("api_key") or (env.get(values["api_key_env"]) if values.get("api_key_env") else None)
+        found[name] = Provider(
+            name,
+            values.get("endpoint_type") or "openai",
+            values["endpoint"],
+            secret or None,
+            _models(values.get("models")),
+        )
+    return tuple(found.values())
+
+
 @dataclass(frozen=True)
 class Config:
     home: Path
@@ -64,6 +122,10 @@ class Config:
     run_turns: bool = True  # run turns in this process (off when `memgpt worker`s do it)
     header_timeout: float = 10.0  # seconds for a whole request head, from connecting or the previous response
     keepalive_timeout: float = 5.0  # seconds an idle connection is kept open between requests
+    providers: tuple[Provider, ...] = ()  # the operator's endpoints and keys
+    allow_user_endpoints: bool = False  # may users name endpoints of their own (never with the operator's key)?
+    allow_internal_endpoints: bool = False  # ...on loopback, private, link-local addresses too?
+    secret_key: str | None = field(default=None, repr=False)  # seals users' keys; else $MEMGPT_HOME/secret.key
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
@@ -122,4 +184,8 @@ class Config:
             run_turns=env.get("MEMGPT_RUN_TURNS", "1").lower() not in ("0", "no", "false"),
             header_timeout=float(env.get("MEMGPT_HEADER_TIMEOUT", 10.0)),
             keepalive_timeout=float(env.get("MEMGPT_KEEPALIVE_TIMEOUT", 5.0)),
+            providers=_providers(env, saved, llm, embedding),
+            allow_user_endpoints=_flag(env, "MEMGPT_ALLOW_USER_ENDPOINTS"),
+            allow_internal_endpoints=_flag(env, "MEMGPT_ALLOW_INTERNAL_ENDPOINTS"),
+            secret_key=env.get("MEMGPT_SECRET_KEY") or None,
         )

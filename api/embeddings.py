@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from api.endpoints import LOCAL_TYPES, EndpointRefused, Endpoints
+
 LOCAL_MODEL = "all-MiniLM-L6-v2"
 LOCAL_DIM = 384
 MAX_TOKENS = 256  # the model's trained sequence length; longer inputs are truncated
@@ -96,19 +98,38 @@ class LocalEmbedder:
 
 
 class OpenAIEmbedder:
-    """POST {endpoint}/embeddings; one request per batch."""
+    """POST {endpoint}/embeddings; one request per batch. Only a status and a short reason of what
+    the endpoint answers are kept; a user's own endpoint is checked before every request."""
 
-    def __init__(self, http: httpx.AsyncClient, endpoint: str, model: str, dim: int, api_key: str | None) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        endpoint: str,
+        model: str,
+        dim: int,
+        api_key: str | None,
+        endpoints: Endpoints | None = None,
+    ) -> None:
         self._http = http
         self._url = endpoint.rstrip("/") + "/embeddings"
         self._model = model
         self.dim = dim
         self._key = api_key
+        self._pin = endpoints  # set for a user's own endpoint
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        url, extensions = self._url, {}
+        if self._pin is not None:
+            try:
+                url, host, extensions = await self._pin.pinned(self._url)
+            except EndpointRefused as e:
+                raise EmbeddingUnavailable(f"The embedding endpoint is refused: {e}") from None
+            headers |= host
         try:
-            response = await self._http.post(self._url, json={"model": self._model, "input": texts}, headers=headers)
+            response = await self._http.post(
+                url, json={"model": self._model, "input": texts}, headers=headers, extensions=extensions
+            )
         except httpx.HTTPError as e:
             raise EmbeddingUnavailable(f"The embedding endpoint is unreachable: {type(e).__name__}") from None
         if response.status_code != 200:
@@ -130,24 +151,27 @@ class OpenAIEmbedder:
 
 
 class Embedders:
-    """The embedder an agent's `embedding_config` names; the embedded one is shared."""
+    """The embedder an agent's `embedding_config` names, as the operator's providers stand now;
+    the embedded one is shared."""
 
-    def __init__(self, http: httpx.AsyncClient, api_key: str | None) -> None:
+    def __init__(self, http: httpx.AsyncClient, endpoints: Endpoints) -> None:
         self._http = http
-        self._key = api_key
+        self._endpoints = endpoints
         self.local = LocalEmbedder()
 
     def for_config(self, config: dict[str, Any]) -> Embedder:
         kind = (config.get("embedding_endpoint_type") or "local").lower()
-        if kind in ("local", "embedded", "hugging-face"):
+        if kind in LOCAL_TYPES and not config.get("provider"):
             return self.local
-        endpoint = config.get("embedding_endpoint")
-        if not endpoint:
-            raise EmbeddingUnavailable(f"The agent's embedding_config names no embedding_endpoint for type {kind!r}.")
+        try:
+            target = self._endpoints.target(config, "embedding")
+        except EndpointRefused as e:
+            raise EmbeddingUnavailable(str(e)) from None
         return OpenAIEmbedder(
             self._http,
-            endpoint,
-            config.get("embedding_model") or "",
+            target.url,
+            target.model,
             int(config.get("embedding_dim") or 1536),
-            self._key,
+            target.api_key,
+            None if target.operator else self._endpoints,
         )

@@ -134,6 +134,13 @@ class DeleteAPIKeyResponse(Struct):
 # agents
 
 
+_PROVIDER = "One of the server's providers by name (GET /api/models); the endpoint may name one too, by URL or name."
+_OWN_KEY = (
+    "Your own key for an endpoint of your own (only where the server allows users' endpoints); "
+    "stored encrypted, never returned."
+)
+
+
 class LLMConfigInput(Struct, kw_only=True):
     """What a client may choose of an agent's model; left-out or null fields take the defaults."""
 
@@ -142,6 +149,8 @@ class LLMConfigInput(Struct, kw_only=True):
     model_endpoint: Setting | None = None
     model_wrapper: Setting | None = None
     context_window: Annotated[int, Meta(ge=1, le=INT64_MAX)] | None = None
+    provider: Annotated[Setting | None, Meta(description=_PROVIDER)] = None
+    api_key: Annotated[Setting | None, Meta(description=_OWN_KEY)] = None
 
 
 class EmbeddingConfigInput(Struct, kw_only=True):
@@ -150,6 +159,8 @@ class EmbeddingConfigInput(Struct, kw_only=True):
     embedding_model: Setting | None = None
     embedding_dim: Annotated[int, Meta(ge=1, le=16_000)] | None = None
     embedding_chunk_size: Annotated[int, Meta(ge=1, le=INT64_MAX)] | None = None
+    provider: Annotated[Setting | None, Meta(description=_PROVIDER)] = None
+    api_key: Annotated[Setting | None, Meta(description=_OWN_KEY)] = None
 
 
 class LLMConfigModel(Struct, kw_only=True):

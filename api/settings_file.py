@@ -1,7 +1,9 @@
 """The configuration file `memgpt configure` and `memgpt quickstart` write: `$MEMGPT_HOME/config`.
 
 INI, as MemGPT's own: `[defaults]` (preset, persona, human), `[model]` (the LLM config of new
-agents) and `[embedding]`. Secrets never go in it; keys come from the environment.
+agents) and `[embedding]`; and any number of operator providers, `[provider.NAME]` with
+`endpoint_type`, `endpoint`, `models` (comma-separated; empty: any) and `api_key_env` (the name of
+the environment variable holding its key). Secrets never go in it; keys come from the environment.
 """
 
 import configparser
@@ -20,6 +22,8 @@ SECTIONS = {
     ),
 }
 INTEGERS = {"context_window", "embedding_dim", "embedding_chunk_size"}
+PROVIDER = "provider."
+PROVIDER_KEYS = ("endpoint_type", "endpoint", "models", "api_key_env")
 
 
 def path(home: Path) -> Path:
@@ -40,13 +44,25 @@ def read(home: Path) -> dict[str, dict[str, Any]]:
                 raw = parser.get(section, key).strip()
                 values[key] = (int(raw) if key in INTEGERS else raw) if raw else None
         found[section] = values
+    providers = {
+        section.removeprefix(PROVIDER): {
+            k: parser.get(section, k).strip() for k in PROVIDER_KEYS if parser.has_option(section, k)
+        }
+        for section in parser.sections()
+        if section.startswith(PROVIDER) and section.removeprefix(PROVIDER)
+    }
+    if providers:
+        found["providers"] = providers
     return found
 
 
 def write(home: Path, values: dict[str, dict[str, Any]]) -> Path:
+    """Writes the three sections; the operator's `[provider.NAME]` sections already in the file are kept."""
     parser = configparser.ConfigParser()
+    parser.read(path(home))
     for section, keys in SECTIONS.items():
-        parser.add_section(section)
+        if not parser.has_section(section):
+            parser.add_section(section)
         for key in keys:
             value = values.get(section, {}).get(key)
             parser.set(section, key, "" if value is None else str(value))

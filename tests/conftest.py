@@ -64,6 +64,9 @@ def chat_server(dsn: str, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory
         "MEMGPT_CONTEXT_WINDOW": "8192",
         "MEMGPT_LLM_BACKOFF": "0.01",
         "OPENAI_API_KEY": "sk-test-secret",
+        # a second provider of the operator's, with nothing listening
+        "MEMGPT_PROVIDERS": "dead",
+        "MEMGPT_PROVIDER_DEAD_ENDPOINT": "http://127.0.0.1:9/v1",
     }
     running = Server(Path(tmp_path_factory.mktemp("home")), dsn, env=env).start()
     try:

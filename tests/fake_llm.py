@@ -60,6 +60,7 @@ class FakeLLM:
         self.in_flight = 0  # requests being answered right now
         self.embedding_dim = 8
         self.embedding_failures = 0  # answer this many embeddings requests with HTTP 503
+        self.redirect_to: str | None = None  # answer every POST with a 307 to this URL
         self._lock = threading.Lock()
         fake = self
 
@@ -77,6 +78,14 @@ class FakeLLM:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if fake.redirect_to:
+                    with fake._lock:
+                        fake.requests.append({"path": self.path, "headers": dict(self.headers), **body})
+                    self.send_response(307)
+                    self.send_header("Location", fake.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 status, answer = fake._answer(self.path, dict(self.headers), body)
                 data = json.dumps(answer).encode()
                 self.send_response(status)
@@ -111,10 +120,11 @@ class FakeLLM:
             self._failures.clear()
             self.requests.clear()
             self.delay = 0.0
+            self.redirect_to = None
 
-    def _embeddings(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _embeddings(self, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self._lock:
-            self.requests.append({"path": "/embeddings", **body})
+            self.requests.append({"path": "/embeddings", "headers": headers, **body})
             if self.embedding_failures:
                 self.embedding_failures -= 1
                 return 503, {"error": {"message": "scripted failure"}}
@@ -125,7 +135,7 @@ class FakeLLM:
 
     def _answer(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if path.endswith("/embeddings"):
-            return self._embeddings(body)
+            return self._embeddings(headers, body)
         with self._lock:
             self.in_flight += 1
         try:

@@ -109,18 +109,12 @@ def test_agent_state_has_the_contract_shape_and_defaults(server: Server) -> None
         assert isinstance(inner["messages"], list)
         UUID(state["id"])
 
+        elsewhere = {"model_endpoint_type": "openai", "model_endpoint": "http://127.0.0.1:9/v1"}
+        refused = admin.post("/api/agents", json={"config": {"llm_config": elsewhere}})
+        assert refused.status_code == 422  # not one of the operator's providers
         custom = admin.post(
             "/api/agents",
-            json={
-                "config": {
-                    "llm_config": {
-                        "model": "gpt-4",
-                        "model_endpoint_type": "openai",
-                        "model_endpoint": "http://127.0.0.1:9/v1",
-                        "context_window": 8192,
-                    }
-                }
-            },
+            json={"config": {"llm_config": {"model": "gpt-4", "model_endpoint_type": "local", "context_window": 8192}}},
         ).json()["agent_state"]
         assert custom["llm_config"]["model"] == "gpt-4" and custom["llm_config"]["context_window"] == 8192
         for path in (f"/api/agents/{custom['id']}", f"/api/agents/{custom['id']}/config"):

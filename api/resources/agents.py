@@ -14,6 +14,7 @@ from falcon.asgi import Request, Response
 from api import schemas as s
 from api.commands import Commands
 from api.config import Config
+from api.endpoints import EndpointRefused, Endpoints
 from api.http import operation
 from api.paging import next_cursor
 from domain.app import MemGPT
@@ -26,6 +27,18 @@ def _merged(defaults: dict[str, Any], given: msgspec.Struct | None) -> dict[str,
     """Fields the client sent as null or left out fall back to the server's defaults."""
     chosen = {k: v for k, v in msgspec.structs.asdict(given).items() if v is not None} if given else {}
     return defaults | chosen
+
+
+def _public(row: dict[str, Any], endpoints: Endpoints | None) -> dict[str, Any]:
+    """The row as a user may see it: an operator's endpoint URL becomes its provider's name."""
+    if endpoints is None:
+        return row
+    llm, embedding = row["llm_config"], row["embedding_config"]
+    return row | {
+        "llm_config": llm | {"model_endpoint": endpoints.public_endpoint(llm.get("model_endpoint"))},
+        "embedding_config": embedding
+        | {"embedding_endpoint": endpoints.public_endpoint(embedding.get("embedding_endpoint"))},
+    }
 
 
 def agent_state(row: dict[str, Any]) -> s.AgentStateModel:
@@ -66,10 +79,15 @@ def _summary(row: dict[str, Any]) -> s.AgentSummary:
 
 
 class AgentReader:
-    """Reads one agent of the caller from the agents view; 404 for missing and foreign ids."""
+    """Reads one agent of the caller from the agents view; 404 for missing and foreign ids. Given
+    the configuration, users see the operator's endpoints by their providers' names."""
 
-    def __init__(self, views: Views) -> None:
+    def __init__(self, views: Views, config: Config | None = None) -> None:
         self._views = views
+        self._endpoints = Endpoints.of(config) if config is not None else None
+
+    def shown(self, req: Request, row: dict[str, Any]) -> dict[str, Any]:
+        return row if req.context.principal.is_admin else _public(row, self._endpoints)
 
     async def row(self, req: Request, agent_id: UUID) -> dict[str, Any]:
         row = await self._views.agent(req.context.principal.user_id, agent_id)
@@ -79,7 +97,7 @@ class AgentReader:
 
     async def response(self, req: Request, agent_id: UUID) -> s.AgentStateResponse:
         """`{"agent_state": ...}`, with the preset, attached sources and last activity beside it."""
-        row = await self.row(req, agent_id)
+        row = self.shown(req, await self.row(req, agent_id))
         preset = s.AgentPreset(
             row["preset"], row["system"], schemas_for(row["functions"]), row["persona_name"], row["human_name"]
         )
@@ -97,8 +115,21 @@ class Agents:
         self._app = app
         self._run = commands
         self._views = views
-        self._reader = AgentReader(views)
+        self._reader = AgentReader(views, config)
         self._config = config
+        self._endpoints = Endpoints.of(config)
+
+    async def _configs(self, given: s.AgentConfigInput) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The llm and embedding configs to store: the defaults, with what the client chose among
+        the operator's providers (or, where the operator allows it, endpoints of the user's own)."""
+        try:
+            llm = await self._endpoints.accept(_merged(self._config.default_llm_config, given.llm_config), "llm")
+            embedding = await self._endpoints.accept(
+                _merged(self._config.default_embedding_config, given.embedding_config), "embedding"
+            )
+        except EndpointRefused as e:
+            raise falcon.HTTPUnprocessableEntity(description=str(e)) from None
+        return llm, embedding
 
     @operation("List the caller's agents, oldest first", query=s.IdPage, response=s.ListAgentsResponse)
     async def on_get(self, req: Request, resp: Response, query: s.IdPage) -> s.ListAgentsResponse:
@@ -108,17 +139,25 @@ class Agents:
             len(rows) if query.limit is None and query.start_after is None else await self._views.agent_count(user_id)
         )
         return s.ListAgentsResponse(
-            total, [_summary(r) for r in rows], next_cursor([r["id"] for r in rows], query.limit)
+            total,
+            [_summary(self._reader.shown(req, r)) for r in rows],
+            next_cursor([r["id"] for r in rows], query.limit),
         )
 
     @operation(
         "Create an agent",
         body=s.CreateAgentRequest,
         response=s.AgentStateResponse,
-        errors={404: "No preset, persona or human of that name", 409: "An agent of that name exists"},
+        errors={
+            404: "No preset, persona or human of that name",
+            409: "An agent of that name exists",
+            422: "An endpoint that is not one of the server's providers (or, where users' endpoints are allowed,"
+            " one on an internal address)",
+        },
     )
     async def on_post(self, req: Request, resp: Response, body: s.CreateAgentRequest) -> s.AgentStateResponse:
         given, defaults = body.config, self._config
+        llm, embedding = await self._configs(given)
         try:
             agent = await self._run(
                 self._app.create_agent,
@@ -127,8 +166,8 @@ class Agents:
                 given.preset or defaults.default_preset,
                 given.persona or defaults.default_persona,
                 given.human or defaults.default_human,
-                _merged(defaults.default_llm_config, given.llm_config),
-                _merged(defaults.default_embedding_config, given.embedding_config),
+                llm,
+                embedding,
             )
         except UnknownCatalogueEntry as e:  # names a resource (GET /api/personas/{name}...) that is not there
             raise falcon.HTTPNotFound(description=str(e)) from None
@@ -147,10 +186,10 @@ async def _delete(app: MemGPT, run: Commands, req: Request, agent_id: UUID) -> s
 class Agent:
     """/api/agents/{agent_id}: one agent's state, or its deletion."""
 
-    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
+    def __init__(self, app: MemGPT, commands: Commands, views: Views, config: Config | None = None) -> None:
         self._app = app
         self._run = commands
-        self._reader = AgentReader(views)
+        self._reader = AgentReader(views, config)
 
     @operation("Get an agent's state", response=s.AgentStateResponse, errors=(404,))
     async def on_get(self, req: Request, resp: Response, agent_id: UUID) -> s.AgentStateResponse:
@@ -164,8 +203,8 @@ class Agent:
 class AgentConfig:
     """/api/agents/config?agent_id= (0.3.4)."""
 
-    def __init__(self, views: Views) -> None:
-        self._reader = AgentReader(views)
+    def __init__(self, views: Views, config: Config | None = None) -> None:
+        self._reader = AgentReader(views, config)
 
     @operation("Get an agent's state", query=s.AgentQuery, response=s.AgentStateResponse, errors=(404,))
     async def on_get(self, req: Request, resp: Response, query: s.AgentQuery) -> s.AgentStateResponse:
@@ -180,10 +219,10 @@ _RENAME_ERRORS = {404: None, 409: "Another agent of the caller has that name"}
 
 
 class AgentRename:
-    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
+    def __init__(self, app: MemGPT, commands: Commands, views: Views, config: Config | None = None) -> None:
         self._app = app
         self._run = commands
-        self._reader = AgentReader(views)
+        self._reader = AgentReader(views, config)
 
     async def _rename(self, req: Request, agent_id: UUID, name: str) -> s.AgentStateResponse:
         await self._run(self._app.rename_agent, req.context.principal.user_id, agent_id, name)

@@ -15,6 +15,7 @@ from api import schemas as s
 from api.auth import Authenticator
 from api.commands import Commands
 from api.config import EMBEDDED_EMBEDDING, EMBEDDED_LLM, Config
+from api.endpoints import Endpoints, Provider
 from api.http import operation
 from api.paging import after_name
 from domain import catalogue
@@ -169,41 +170,65 @@ class Tools:
         return _tool(name)
 
 
-def _entry(llm: dict[str, Any], name: str | None = None) -> s.ModelEntry:
-    model, endpoint = name or llm.get("model") or "", llm.get("model_endpoint")
+def _entry(llm: dict[str, Any], name: str | None = None, endpoint: str | None = None) -> s.ModelEntry:
+    model = name or llm.get("model") or ""
     kind, wrapper = llm.get("model_endpoint_type") or "openai", llm.get("model_wrapper")
     return s.ModelEntry(model, endpoint, kind, wrapper, llm.get("context_window"), model, endpoint, kind, wrapper)
 
 
+def _shown(endpoints: Endpoints, req: Request, endpoint: str | None) -> str | None:
+    """An operator's endpoint as the caller may see it: its URL for the admin, its provider's name
+    (which agents' configs accept in its place) for users."""
+    return endpoint if req.context.principal.is_admin else endpoints.public_endpoint(endpoint)
+
+
 class Models:
-    """The configured model, what its endpoint says it serves, and the embedded model."""
+    """The operator's providers and their models (the default one also lists what its endpoint
+    says it serves), and the embedded model. Users see providers by name, never by URL."""
 
     def __init__(self, config: Config, http: httpx.AsyncClient) -> None:
         self._config = config
         self._http = http
+        self._endpoints = Endpoints.of(config)
 
-    async def _served(self, llm: dict[str, Any]) -> list[str]:
-        endpoint = llm.get("model_endpoint")
-        if not endpoint or (llm.get("model_endpoint_type") or "") in ("local", "embedded", "azure"):
+    async def _served(self, provider: Provider) -> list[str]:
+        if provider.endpoint_type in ("local", "embedded", "azure"):
             return []
-        headers = {"Authorization": f"Bearer {self._config.openai_api_key}"} if self._config.openai_api_key else {}
+        headers = {"Authorization": f"Bearer {provider.api_key}"} if provider.api_key else {}
         try:
-            response = await self._http.get(endpoint.rstrip("/") + "/models", headers=headers, timeout=5.0)
+            response = await self._http.get(provider.endpoint.rstrip("/") + "/models", headers=headers, timeout=5.0)
             return [str(m["id"]) for m in response.json()["data"]] if response.status_code == 200 else []
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             return []  # an endpoint that cannot list its models still has the configured one
 
+    async def _entries(self, req: Request) -> list[s.ModelEntry]:
+        llm = self._config.default_llm_config
+        default = self._endpoints.named(llm.get("model_endpoint"))
+        entries = [_entry(llm, endpoint=_shown(self._endpoints, req, llm.get("model_endpoint")))]
+        if default is not None and llm.get("model_endpoint_type") not in ("local", "embedded"):
+            served = default.models or tuple(await self._served(default))
+            entries += [
+                _entry(llm, name, _shown(self._endpoints, req, default.endpoint))
+                for name in served
+                if name != llm.get("model")
+            ]
+        for provider in self._endpoints.providers:
+            if provider is default or provider.name == "default-embedding":
+                continue
+            chat = {"model_endpoint_type": provider.endpoint_type, "context_window": None, "model_wrapper": None}
+            shown = provider.endpoint if req.context.principal.is_admin else provider.name
+            entries += [_entry(chat, name, shown) for name in provider.models or await self._served(provider)]
+        if llm.get("model_endpoint_type") not in ("local", "embedded"):
+            entries.append(_entry(EMBEDDED_LLM))
+        return entries
+
     @operation(
-        "List models: the configured one, its endpoint's others, and the embedded model",
+        "List models: the operator's providers' (by name for users), and the embedded model",
         query=s.Page,
         response=s.ListModelsResponse,
     )
     async def on_get(self, req: Request, resp: Response, query: s.Page) -> s.ListModelsResponse:
-        llm = self._config.default_llm_config
-        entries = [_entry(llm)] + [_entry(llm, name) for name in await self._served(llm) if name != llm.get("model")]
-        if llm.get("model_endpoint_type") not in ("local", "embedded"):
-            entries.append(_entry(EMBEDDED_LLM))
-        return s.ListModelsResponse(after_name(entries, _name, query.start_after, query.limit))
+        return s.ListModelsResponse(after_name(await self._entries(req), _name, query.start_after, query.limit))
 
 
 def _mask(secret: str | None) -> str | None:
@@ -211,17 +236,31 @@ def _mask(secret: str | None) -> str | None:
 
 
 class ServerConfig:
+    """The server's configuration. The admin sees endpoints and paths, a key only masked; users see
+    no paths, no key, and the operator's endpoints by their providers' names."""
+
     def __init__(self, config: Config, version: str) -> None:
         self._config = config
         self._version = version
+        self._endpoints = Endpoints.of(config)
 
     def _document(
-        self, llm: dict[str, Any], embedding: dict[str, Any], preset: str, persona: str, human: str
+        self,
+        admin: bool,
+        llm: dict[str, Any],
+        embedding: dict[str, Any],
+        preset: str,
+        persona: str,
+        human: str,
     ) -> dict[str, Any]:
-        home = str(self._config.home)
         storage = "postgres"
+        if not admin:
+            llm = llm | {"model_endpoint": self._endpoints.public_endpoint(llm.get("model_endpoint"))}
+            embedding = embedding | {
+                "embedding_endpoint": self._endpoints.public_endpoint(embedding.get("embedding_endpoint"))
+            }
         return {
-            "config_path": f"{home}/config",
+            "config_path": f"{self._config.home}/config" if admin else None,
             "anon_clientid": str(self._config.default_user_id),
             "preset": preset,
             "persona": persona,
@@ -234,15 +273,16 @@ class ServerConfig:
             "archival_storage_uri": "***" if self._config.pg_uri else None,
             "recall_storage_uri": "***" if self._config.pg_uri else None,
             "metadata_storage_uri": "***" if self._config.pg_uri else None,
-            "openai_key": _mask(self._config.openai_api_key),
+            "openai_key": _mask(self._config.openai_api_key) if admin else None,
             "memgpt_version": self._version,
         }
 
     @operation("The server's configuration and its built-in defaults, secrets masked", response=s.ConfigResponse)
     async def on_get(self, req: Request, resp: Response) -> s.ConfigResponse:
-        cfg = self._config
+        cfg, admin = self._config, req.context.principal.is_admin
         return s.ConfigResponse(
             self._document(
+                admin,
                 cfg.default_llm_config,
                 cfg.default_embedding_config,
                 cfg.default_preset,
@@ -250,6 +290,7 @@ class ServerConfig:
                 cfg.default_human,
             ),
             self._document(
+                admin,
                 EMBEDDED_LLM,
                 EMBEDDED_EMBEDDING,
                 catalogue.DEFAULT_PRESET,

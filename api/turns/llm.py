@@ -14,6 +14,7 @@ from uuid import uuid4
 
 import httpx
 
+from api.endpoints import EndpointRefused, Endpoints
 from domain.messages import ToolCall
 from domain.step import Reply
 
@@ -92,6 +93,11 @@ def _reply(body: Any) -> Reply:
 
 
 class OpenAIChat:
+    """One agent's chat endpoint. What the endpoint answers reaches the agent's user as a status and
+    a short reason, never its body or its URL; redirects are not followed (httpx's default) and
+    count as a refusal. A user's own endpoint is resolved and checked before every request
+    (`Endpoints.pinned`)."""
+
     def __init__(
         self,
         http: httpx.AsyncClient,
@@ -100,6 +106,7 @@ class OpenAIChat:
         model: str,
         api_key: str | None,
         retry: Retry,
+        endpoints: Endpoints | None = None,
     ) -> None:
         self._http = http
         self._azure = endpoint_type == "azure"
@@ -107,6 +114,7 @@ class OpenAIChat:
         self._model = model
         self._key = api_key
         self._retry = retry
+        self._pin = endpoints  # set for a user's own endpoint
 
     def _request(self, body: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
         if self._azure:
@@ -115,8 +123,14 @@ class OpenAIChat:
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         return f"{self._base}/chat/completions", headers, {"model": self._model, **body}
 
-    def _safe(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+    async def _send(self, url: str, headers: dict[str, str], payload: dict[str, Any]) -> httpx.Response:
+        if self._pin is None:
+            return await self._http.post(url, json=payload, headers=headers)
+        try:
+            pinned, host, extensions = await self._pin.pinned(url)
+        except EndpointRefused as e:
+            raise LLMUnavailable(f"The model endpoint is refused: {e}") from None
+        return await self._http.post(pinned, json=payload, headers=headers | host, extensions=extensions)
 
     async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         url, headers, payload = self._request(body)
@@ -127,9 +141,9 @@ class OpenAIChat:
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, self._retry.max_wait)
             try:
-                response = await self._http.post(url, json=payload, headers=headers)
+                response = await self._send(url, headers, payload)
             except httpx.HTTPError as e:
-                problem = f"{type(e).__name__}: {e}"
+                problem = type(e).__name__  # its text may name the host
                 continue
             if response.status_code == 429 or response.status_code >= 500:
                 problem = f"HTTP {response.status_code}"
@@ -137,21 +151,13 @@ class OpenAIChat:
                 if retry_after.isdigit():
                     wait = min(float(retry_after), self._retry.max_wait)
                 continue
-            if response.status_code >= 400:
-                raise LLMUnavailable(
-                    self._safe(
-                        f"The model endpoint refused the request: HTTP {response.status_code} {response.text[:300]}"
-                    )
-                )
+            if response.status_code >= 300:
+                raise LLMUnavailable(f"The model endpoint refused the request: HTTP {response.status_code}.")
             try:
                 return response.json()
             except ValueError:
                 raise LLMUnavailable("The model endpoint answered with something that is not JSON.") from None
-        raise LLMUnavailable(
-            self._safe(
-                f"The model endpoint {self._base} is unavailable after {self._retry.attempts} attempts ({problem})."
-            )
-        )
+        raise LLMUnavailable(f"The model endpoint is unavailable after {self._retry.attempts} attempts ({problem}).")
 
     async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
         return _reply(await self._post({"messages": messages, "tools": tools, "tool_choice": "auto"}))
@@ -167,19 +173,29 @@ class OpenAIChat:
 
 
 class Models:
-    """Picks the adapter an agent's `llm_config` names; one HTTP client for the whole process."""
+    """Picks the adapter an agent's `llm_config` names, as the operator's providers stand now; one
+    HTTP client for the whole process."""
 
-    def __init__(self, http: httpx.AsyncClient, api_key: str | None, retry: Retry, embedded: ChatModel) -> None:
+    def __init__(self, http: httpx.AsyncClient, endpoints: Endpoints, retry: Retry, embedded: ChatModel) -> None:
         self._http = http
-        self._key = api_key
+        self._endpoints = endpoints
         self._retry = retry
         self._embedded = embedded
 
     def for_agent(self, llm_config: dict[str, Any]) -> ChatModel:
         kind = (llm_config.get("model_endpoint_type") or "openai").lower()
-        if kind in ("local", "embedded"):
+        if kind in ("local", "embedded") and not llm_config.get("provider"):
             return self._embedded
-        endpoint = llm_config.get("model_endpoint")
-        if not endpoint:
-            raise LLMUnavailable(f"The agent's llm_config names no model_endpoint for type {kind!r}.")
-        return OpenAIChat(self._http, kind, endpoint, llm_config.get("model") or "", self._key, self._retry)
+        try:
+            target = self._endpoints.target(llm_config, "llm")
+        except EndpointRefused as e:
+            raise LLMUnavailable(str(e)) from None
+        return OpenAIChat(
+            self._http,
+            target.endpoint_type,
+            target.url,
+            target.model,
+            target.api_key,
+            self._retry,
+            None if target.operator else self._endpoints,
+        )
