@@ -11,6 +11,7 @@ from api.bootstrap import Services, bootstrap
 from api.commands import Commands, ViewsLagHeader
 from api.config import Config
 from api.context import RequestContext
+from api.limits import RateLimits, UserLimits
 from api.resources import admin, agents, archival, assistants, catalogue, health, messages, sources
 from api.turns.follow import Turns
 
@@ -96,12 +97,13 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
     cfg, app, views = services.config, services.app, services.views
     run = Commands(services.watch, cfg.view_wait_seconds)
     turns = Turns(run, services.tail, cfg.turn_timeout)
+    limits = UserLimits(services.pool, cfg)
     return {
         health.Health: health.Health(),
         health.Ready: health.Ready(services.pool, services.watch),
-        messages.Messages: messages.Messages(app, turns, views),
+        messages.Messages: messages.Messages(app, turns, views, limits),
         archival.Archival: archival.Archival(app, run, views, services.embedders),
-        messages.Command: messages.Command(app, run, turns, views),
+        messages.Command: messages.Command(app, run, turns, views, limits),
         admin.Users: admin.Users(app, run, views, cfg.default_user_id),
         admin.Keys: admin.Keys(app, run, views),
         admin.SetAside: admin.SetAside(app, services.database.dsn),
@@ -134,6 +136,7 @@ def create_app(config: Config, services: Services | None = None) -> falcon.asgi.
         middleware=[
             RequestContext(config.max_body_bytes),
             AuthMiddleware(authenticator),
+            RateLimits(config),
             Lifecycle(services),
             ViewsLagHeader(),
         ]

@@ -1,9 +1,10 @@
 """Archival memory: ranked search over passage embeddings, and the loop that embeds passages.
 
 Passages reach the view as text (a projection of `PassagesInserted`); `EmbeddingFiller` then embeds
-them outside any request, in batches, and a failure only delays a passage (it is retried with
-backoff, and the text stays in the log). Rows are claimed with `FOR UPDATE SKIP LOCKED`, so any
-number of servers and workers can run fillers side by side.
+them outside any request, in batches, one worker per embedding endpoint, and a failure only
+delays a passage (it is retried with backoff, and the text stays in the log). Rows are claimed
+with `FOR UPDATE SKIP LOCKED` in a short statement, so any number of servers and workers can run
+fillers side by side.
 """
 
 import asyncio
@@ -17,6 +18,7 @@ import orjson
 import structlog
 from pgvector.psycopg import register_vector_async
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from api.database import UNAVAILABLE
@@ -27,6 +29,8 @@ log = structlog.get_logger(__name__)
 
 BATCH = 64
 _AWAY_MAX = 2.0
+_BACKOFF_MAX = 60.0  # longest pause of one endpoint's worker after failed batches
+_CLAIM_MARGIN = 30.0  # a claimed batch becomes due again this long after its call's timeout
 INDEXED_DIMS = (384, 1536)  # dimensions with an HNSW index (see migrations/0004_search.sql)
 
 
@@ -86,77 +90,131 @@ class Archival:
 
 
 class EmbeddingFiller:
-    """Embeds passages that have no embedding yet; idles on a short poll of a partial index."""
+    """Embeds passages that have no embedding yet, one worker per embedding endpoint.
 
-    def __init__(self, pool: AsyncConnectionPool, embedders: Embedders, idle_seconds: float = 0.25) -> None:
+    Passages are grouped by their agent's `embedding_config`: each distinct config gets its own
+    worker task (up to `concurrency` batches in flight), so a slow or hanging endpoint delays only
+    the passages that use it. No transaction spans an HTTP call: a batch is claimed in one short
+    statement (its `retry_at` moved past the call's timeout, so other fillers skip it), the
+    endpoint is called with a timeout, and the result is written in another short statement.
+    """
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        embedders: Embedders,
+        idle_seconds: float = 0.25,
+        timeout: float = 30.0,
+        concurrency: int = 2,
+    ) -> None:
         self._pool = pool
         self._embedders = embedders
         self._idle = idle_seconds
+        self._timeout = timeout
+        self._concurrency = max(1, concurrency)
         self._task: asyncio.Task[None] | None = None
+        self._workers: dict[bytes, list[asyncio.Task[None]]] = {}
+        self._failures: dict[bytes, int] = defaultdict(int)  # consecutive failed batches per endpoint
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="embedding-filler")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [t for t in [self._task, *(w for ws in self._workers.values() for w in ws)] if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self) -> None:
+        """Starts a worker for every endpoint with due passages and none running."""
         away = 0.0  # while the database is away: seconds to wait before the next try, doubling
         while True:
             try:
-                done = await self.fill_once()
+                for key in await self._due_configs():
+                    running = [w for w in self._workers.get(key, []) if not w.done()]
+                    while len(running) < self._concurrency:
+                        running.append(asyncio.create_task(self._work(key), name="embedding-worker"))
+                    self._workers[key] = running
+                self._workers = {k: ws for k, ws in self._workers.items() if any(not w.done() for w in ws)}
                 away = 0.0
             except UNAVAILABLE as e:  # its pool reconnects by itself; try again a little later
                 away = min(max(away * 2, self._idle), _AWAY_MAX)
                 log.warning("embeddings.database_unavailable", error=type(e).__name__, retry_in=away)
                 await asyncio.sleep(away)
                 continue
-            except Exception:  # a broken batch must not stop the loop; it is retried later
-                log.exception("embeddings.batch_failed")
-                done = 0
-            if not done:
-                await asyncio.sleep(self._idle)
+            except Exception:  # a failed look-up must not stop the loop; the next tick tries again
+                log.exception("embeddings.dispatch_failed")
+            await asyncio.sleep(self._idle)
+
+    async def _work(self, key: bytes) -> None:
+        """Embeds one endpoint's due passages batch by batch; backs off while the endpoint fails,
+        and ends when none is due."""
+        try:
+            while True:
+                filled = await self._fill(key)
+                if filled is None:
+                    return
+                if filled:
+                    self._failures.pop(key, None)
+                else:
+                    self._failures[key] += 1
+                    await asyncio.sleep(min(_BACKOFF_MAX, self._idle * 2 ** min(self._failures[key], 12)))
+        except UNAVAILABLE as e:  # the dispatcher starts a new worker once the database is back
+            log.warning("embeddings.database_unavailable", error=type(e).__name__)
+        except Exception:  # a broken batch must not end the filler; its passages are retried later
+            log.exception("embeddings.batch_failed")
+
+    async def _due_configs(self) -> list[bytes]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT DISTINCT a.embedding_config FROM view_passages p JOIN view_agents a ON a.id = p.agent_id"
+                " WHERE p.embedding IS NULL AND p.retry_at <= now()"
+            )
+            return [orjson.dumps(row[0], option=orjson.OPT_SORT_KEYS) for row in await cur.fetchall()]
 
     async def fill_once(self) -> int:
-        """Embed one batch of waiting passages; returns how many got an embedding."""
+        """One batch for every endpoint with due passages; returns how many got an embedding."""
+        filled = 0
+        for key in await self._due_configs():
+            filled += await self._fill(key) or 0
+        return filled
+
+    async def _fill(self, key: bytes) -> int | None:
+        """Claim, embed and store one batch of the passages of one embedding config: how many got
+        an embedding (0 if the endpoint failed), or None if none was due."""
+        config = orjson.loads(key)
+        async with self._pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                "UPDATE view_passages SET retry_at = now() + make_interval(secs => %s) WHERE id IN ("
+                " SELECT p.id FROM view_passages p JOIN view_agents a ON a.id = p.agent_id"
+                " WHERE p.embedding IS NULL AND p.retry_at <= now() AND a.embedding_config = %s"
+                " ORDER BY p.retry_at, p.id LIMIT %s FOR UPDATE OF p SKIP LOCKED) RETURNING id, text",
+                (self._timeout + _CLAIM_MARGIN, Jsonb(config), BATCH),
+            )
+            batch = await cur.fetchall()
+        if not batch:
+            return None
+        ids = [r["id"] for r in batch]
+        try:
+            embedder = self._embedders.for_config(config)
+            vectors = await asyncio.wait_for(embedder.embed([r["text"] for r in batch]), self._timeout)
+        except (EmbeddingUnavailable, TimeoutError) as e:
+            error = str(e) or f"The embedding endpoint did not answer within {self._timeout:g} s."
+            async with self._pool.connection() as conn:
+                await conn.execute(
+                    "UPDATE view_passages SET attempts = attempts + 1, last_error = %s,"
+                    " retry_at = now() + make_interval(secs => least(300, 2 ^ least(attempts, 8)))"
+                    " WHERE id = ANY(%s) AND embedding IS NULL",
+                    (error, ids),
+                )
+            log.warning("embeddings.retry_later", passages=len(batch), error=error)
+            return 0
         async with self._pool.connection() as conn:
             await register_vector_async(conn)
             async with conn.transaction():
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(
-                    "SELECT p.id, p.text, p.attempts, a.embedding_config FROM view_passages p"
-                    " JOIN view_agents a ON a.id = p.agent_id"
-                    " WHERE p.embedding IS NULL AND p.retry_at <= now()"
-                    " ORDER BY p.retry_at, p.id LIMIT %s FOR UPDATE OF p SKIP LOCKED",
-                    (BATCH,),
+                await conn.cursor().executemany(
+                    "UPDATE view_passages SET embedding = %s, dim = %s, last_error = NULL WHERE id = %s",
+                    [(np.array(v, dtype=np.float32), embedder.dim, i) for v, i in zip(vectors, ids, strict=True)],
                 )
-                rows = await cur.fetchall()
-                groups: dict[bytes, list[dict[str, Any]]] = defaultdict(list)
-                for row in rows:
-                    groups[orjson.dumps(row["embedding_config"], option=orjson.OPT_SORT_KEYS)].append(row)
-                filled = 0
-                for key, batch in groups.items():
-                    config = orjson.loads(key)
-                    try:
-                        embedder = self._embedders.for_config(config)
-                        vectors = await embedder.embed([r["text"] for r in batch])
-                    except EmbeddingUnavailable as e:
-                        await conn.execute(
-                            "UPDATE view_passages SET attempts = attempts + 1, last_error = %s,"
-                            " retry_at = now() + make_interval(secs => least(300, 2 ^ least(attempts, 8)))"
-                            " WHERE id = ANY(%s)",
-                            (str(e), [r["id"] for r in batch]),
-                        )
-                        log.warning("embeddings.retry_later", passages=len(batch), error=str(e))
-                        continue
-                    await cur.executemany(
-                        "UPDATE view_passages SET embedding = %s, dim = %s, last_error = NULL WHERE id = %s",
-                        [
-                            (np.array(v, dtype=np.float32), embedder.dim, r["id"])
-                            for v, r in zip(vectors, batch, strict=True)
-                        ],
-                    )
-                    filled += len(batch)
-                return filled
+        return len(batch)

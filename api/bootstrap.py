@@ -20,6 +20,7 @@ from api.embeddings import Embedders
 from api.endpoints import Endpoints
 from api.tail import LogTail
 from api.turns.embedded import EmbeddedChat
+from api.turns.leases import Leases
 from api.turns.llm import Models, Retry
 from api.turns.memories import Memories
 from api.turns.runner import TurnRunner
@@ -106,9 +107,15 @@ def bootstrap(config: Config) -> Services:
     bound_reconnects(app)
     app.ensure_user(config.default_user_id)
     pool = _pool(dsn, 8)
-    # Turn runners hold a session-level advisory lock per running agent: their own pool.
-    locks = _pool(dsn, 16)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(config.llm_timeout, connect=10.0))
+    # The turn runner's leases and sweep: short statements only, on a pool of their own so that
+    # request traffic never delays a renewal.
+    locks = _pool(dsn, 4)
+    # Model calls may wait long on slow endpoints: the per-user turn limits bound them, not a
+    # small shared connection pool that one user's hung endpoint could fill.
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(config.llm_timeout, connect=10.0),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+    )
     tail = LogTail(dsn, pool, app.mapper)
     embedded = EmbeddedChat(
         Path(config.embedded_gguf) if config.embedded_gguf else None,
@@ -120,7 +127,10 @@ def bootstrap(config: Config) -> Services:
     models = Models(http, endpoints, Retry(config.llm_attempts, config.llm_backoff), embedded)
     embedders = Embedders(http, endpoints)
     archival = Archival(pool, embedders)
-    turns = TurnRunner(app, tail, locks, models, Memories(pool, archival), embedders) if config.run_turns else None
+    leases = Leases(locks, config.turn_lease_seconds)
+    turns = (
+        TurnRunner(app, tail, locks, leases, models, Memories(pool, archival), embedders) if config.run_turns else None
+    )
     return Services(
         config=config,
         database=database,
@@ -132,7 +142,9 @@ def bootstrap(config: Config) -> Services:
         turns=turns,
         embedders=embedders,
         archival=archival,
-        filler=EmbeddingFiller(pool, embedders),
+        filler=EmbeddingFiller(
+            pool, embedders, timeout=config.embedding_timeout, concurrency=config.embedding_concurrency
+        ),
         http=http,
         pool=pool,
         locks=locks,

@@ -126,6 +126,17 @@ class Config:
     allow_user_endpoints: bool = False  # may users name endpoints of their own (never with the operator's key)?
     allow_internal_endpoints: bool = False  # ...on loopback, private, link-local addresses too?
     secret_key: str | None = field(default=None, repr=False)  # seals users' keys; else $MEMGPT_HOME/secret.key
+    # Fair sharing: what one user (or key, or client address) may take of the shared server.
+    max_running_turns: int = 64  # turns of one user running at once; more are refused at queue time (429)
+    max_queued_turns: int = 256  # turns of one user waiting; more are refused (429)
+    max_streams: int = 64  # open SSE streams of one user, per server process
+    rate_per_second: float = 50.0  # requests per second per key (or per client address without one)
+    rate_burst: int = 200  # requests a key may send at once before the rate applies
+    auth_per_minute: float = 10.0  # /api/auth password attempts per minute per client address
+    auth_burst: int = 10  # /api/auth attempts at once per client address
+    turn_lease_seconds: float = 10.0  # a dead runner's agents are taken over after this long
+    embedding_timeout: float = 30.0  # seconds for one embeddings request of the filler
+    embedding_concurrency: int = 2  # batches in flight per embedding endpoint
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
@@ -188,4 +199,14 @@ class Config:
             allow_user_endpoints=_flag(env, "MEMGPT_ALLOW_USER_ENDPOINTS"),
             allow_internal_endpoints=_flag(env, "MEMGPT_ALLOW_INTERNAL_ENDPOINTS"),
             secret_key=env.get("MEMGPT_SECRET_KEY") or None,
+            max_running_turns=int(env.get("MEMGPT_MAX_RUNNING_TURNS", 64)),
+            max_queued_turns=int(env.get("MEMGPT_MAX_QUEUED_TURNS", 256)),
+            max_streams=int(env.get("MEMGPT_MAX_STREAMS", 64)),
+            rate_per_second=float(env.get("MEMGPT_RATE_PER_SECOND", 50.0)),
+            rate_burst=int(env.get("MEMGPT_RATE_BURST", 200)),
+            auth_per_minute=float(env.get("MEMGPT_AUTH_PER_MINUTE", 10.0)),
+            auth_burst=int(env.get("MEMGPT_AUTH_BURST", 10)),
+            turn_lease_seconds=float(env.get("MEMGPT_TURN_LEASE_SECONDS", 10.0)),
+            embedding_timeout=float(env.get("MEMGPT_EMBEDDING_TIMEOUT", 30.0)),
+            embedding_concurrency=int(env.get("MEMGPT_EMBEDDING_CONCURRENCY", 2)),
         )

@@ -26,6 +26,7 @@ _REASONS = {
     422: "A value breaks a rule this document states (length, pattern, range, enum)",
     503: "The database is unavailable (retry after Retry-After), or the views have not caught up with a write",
     504: "The turn did not finish in time; it goes on",
+    429: "Too many requests (per key, or per address without one), turns or streams; retry after Retry-After",
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
 # What the upload routes read (by the part's type, the file name or the content); others are 422.
@@ -92,7 +93,7 @@ def _operation(op: Operation, auth: str | None, path_params: list[dict[str, Any]
         params += _query_parameters(op.query)
     if params:
         out["parameters"] = params
-    reasons: dict[int, str | None] = {}
+    reasons: dict[int, str | None] = {429: None}  # any request may meet a rate limit (api/limits.py)
     if path_params:
         reasons[404] = None  # an id that does not exist, or belongs to another user
     if op.body is not None:
@@ -131,7 +132,7 @@ def _operation(op: Operation, auth: str | None, path_params: list[dict[str, Any]
             }
     for code in sorted(reasons):
         responses[str(code)] = {"description": reasons[code] or _REASONS.get(code, "Error"), **_json(_ref(Error))}
-        if code == 503:
+        if code in (429, 503):
             responses[str(code)]["headers"] = _RETRY_AFTER
     out["responses"] = responses
     return out

@@ -6,7 +6,8 @@ That also lets a dropped stream resume with `Last-Event-ID` (a log position).
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from falcon.asgi import Request, Response, SSEvent
 from api import schemas as s
 from api.commands import Commands
 from api.http import operation
+from api.limits import UserLimits
 from api.resources.agents import AgentReader
 from api.turns.follow import Turns
 from domain.app import MemGPT
@@ -45,46 +47,66 @@ def _message(row: dict[str, Any], user_id: UUID, model: str | None) -> s.Message
     )
 
 
-def stream(resp: Response, turns: Turns, agent_id: UUID, turn_id: UUID, after: int) -> None:
+def stream(
+    resp: Response, turns: Turns, agent_id: UUID, turn_id: UUID, after: int, release: Callable[[], None]
+) -> None:
     """Answer with the turn as server-sent events: `data: {...}`, and `id: <log position>` on
-    the last frame of each event, so `Last-Event-ID` resumes after whole events."""
+    the last frame of each event, so `Last-Event-ID` resumes after whole events. `release` ends
+    the stream's count against its user's open streams, when it ends or is dropped unstarted."""
 
     async def sse() -> AsyncIterator[SSEvent | None]:
-        async for item in turns.events(agent_id, turn_id, after):
-            if item is None:
-                yield None  # keep-alive comment; also how a gone client is noticed
-                continue
-            position, shown = item
-            for i, frame in enumerate(shown):
-                last = i == len(shown) - 1
-                yield SSEvent(data=orjson.dumps(frame), event_id=str(position) if last else None)
+        try:
+            async for item in turns.events(agent_id, turn_id, after):
+                if item is None:
+                    yield None  # keep-alive comment; also how a gone client is noticed
+                    continue
+                position, shown = item
+                for i, frame in enumerate(shown):
+                    last = i == len(shown) - 1
+                    yield SSEvent(data=orjson.dumps(frame), event_id=str(position) if last else None)
+        finally:
+            release()
 
+    events = sse()
+    weakref.finalize(events, release)
     resp.content_type = "text/event-stream"
-    resp.sse = sse()
+    resp.sse = events
 
 
 class Messages:
-    def __init__(self, app: MemGPT, turns: Turns, views: Views) -> None:
+    def __init__(self, app: MemGPT, turns: Turns, views: Views, limits: UserLimits) -> None:
         self._app = app
         self._turns = turns
         self._views = views
+        self._limits = limits
         self._reader = AgentReader(views)
 
     async def _send(self, req: Request, resp: Response, agent_id: UUID, body: Any) -> s.UserMessageResponse | None:
         user_id = req.context.principal.user_id
+        release = self._limits.open_stream(user_id) if body.stream else None  # before a turn is queued
+        try:
+            turn_id, after = await self._turn(req, user_id, agent_id, body)
+        except BaseException:
+            if release:
+                release()
+            raise
+        if release:
+            stream(resp, self._turns, agent_id, turn_id, after, release)
+            return None
+        return s.UserMessageResponse(await self._turns.collect(agent_id, turn_id, after))
+
+    async def _turn(self, req: Request, user_id: UUID, agent_id: UUID, body: Any) -> tuple[UUID, int]:
+        """The turn to answer with and the log position to follow it from: a resumed one
+        (`Last-Event-ID`), or a new one queued now."""
         resume = req.get_header("Last-Event-ID")
         if resume:
             await self._reader.row(req, agent_id)
             if not (resume.isascii() and resume.isdigit() and len(resume) <= 18):  # "²" is a digit to str
                 raise falcon.HTTPBadRequest(description="Last-Event-ID must be a log position (ASCII digits).")
             after = int(resume)
-            turn_id = await self._turns.turn_at(agent_id, after)
-        else:
-            turn_id, after = await self._turns.queue(self._app.queue_turn, user_id, agent_id, body.role, body.message)
-        if body.stream:
-            stream(resp, self._turns, agent_id, turn_id, after)
-            return None
-        return s.UserMessageResponse(await self._turns.collect(agent_id, turn_id, after))
+            return await self._turns.turn_at(agent_id, after), after
+        await self._limits.may_queue(user_id)
+        return await self._turns.queue(self._app.queue_turn, user_id, agent_id, body.role, body.message)
 
     async def _history(self, req: Request, agent_id: UUID, query: s.HistoryPathQuery) -> s.GetAgentMessagesResponse:
         agent = await self._reader.row(req, agent_id)
@@ -100,7 +122,7 @@ class Messages:
         "Send a message; the reply as JSON, or streamed as server-sent events",
         body=s.UserMessageRequest,
         response=s.UserMessageResponse,
-        errors=(404, 504),
+        errors=(404, 429, 504),
         streams=True,
     )
     async def on_post(self, req: Request, resp: Response, body: s.UserMessageRequest) -> s.UserMessageResponse | None:
@@ -110,7 +132,7 @@ class Messages:
         "Send a message; the reply as JSON, or streamed as server-sent events",
         body=s.UserMessageBody,
         response=s.UserMessageResponse,
-        errors=(404, 504),
+        errors=(404, 429, 504),
         streams=True,
     )
     async def on_post_path(
@@ -150,17 +172,23 @@ class Messages:
         return await self._history(req, agent_id, query)
 
 
-_COMMAND_ERRORS = {404: None, 409: "Nothing in context to pop, retry, rethink or rewrite", 504: None}
+_COMMAND_ERRORS = {
+    404: None,
+    409: "Nothing in context to pop, retry, rethink or rewrite",
+    429: None,
+    504: None,
+}
 
 
 class Command:
     """`/memory`, `/dump N`, `/pop N`, `/retry`, `/rethink T`, `/rewrite T`, `/heartbeat`, `/memorywarning`."""
 
-    def __init__(self, app: MemGPT, commands: Commands, turns: Turns, views: Views) -> None:
+    def __init__(self, app: MemGPT, commands: Commands, turns: Turns, views: Views, limits: UserLimits) -> None:
         self._app = app
         self._run = commands
         self._turns = turns
         self._views = views
+        self._limits = limits
         self._reader = AgentReader(views)
 
     async def _reply(self, agent_id: UUID, turn: tuple[UUID, int]) -> str:
@@ -184,6 +212,8 @@ class Command:
         if name == "/pop":
             popped = await self._run(self._app.pop_messages, user_id, agent_id, int(rest or 3))
             return s.CommandResponse(f"Popped the last {popped} messages from the agent's context.")
+        if name in ("/retry", "/heartbeat", "/memorywarning"):
+            await self._limits.may_queue(user_id)
         if name == "/retry":
             return s.CommandResponse(
                 await self._reply(agent_id, await self._turns.queue(self._app.retry_last, user_id, agent_id))

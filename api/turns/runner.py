@@ -1,13 +1,13 @@
 """The turn runner: answers queued messages, one turn at a time per agent, across processes.
 
 It follows the log tail for queued turns and sweeps the agents view for agents with work (at
-start, and every few seconds, which also picks up agents whose runner died). An advisory lock per
-agent makes one process at most run an agent's turns; a turn a crash interrupted is closed as
-failed by the next runner before it opens the next one.
+start, and every few seconds, which also picks up agents whose runner died). A lease per agent
+(`api.turns.leases`) makes one process at most run an agent's turns without holding a database
+connection while a model answers; a turn a crash interrupted is closed as failed by the next
+runner, once the dead runner's lease expired, before it opens the next one.
 """
 
 import asyncio
-import zlib
 from dataclasses import replace
 from uuid import UUID
 
@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.database import UNAVAILABLE
 from api.embeddings import Embedders
 from api.tail import LogTail
+from api.turns.leases import Leases
 from api.turns.llm import ChatModel, LLMUnavailable, Models
 from api.turns.memories import Memories
 from domain import chunks, prompt, step
@@ -27,10 +28,7 @@ from domain.errors import DomainError
 log = structlog.get_logger(__name__)
 
 SWEEP_SECONDS = 3.0
-
-
-def _lock_key(agent_id: UUID) -> int:
-    return zlib.crc32(b"memgpt.agent." + agent_id.bytes)
+RENEWALS_PER_TERM = 3  # leases are renewed this many times per lease term
 
 
 class TurnRunner:
@@ -38,7 +36,8 @@ class TurnRunner:
         self,
         app: MemGPT,
         tail: LogTail,
-        locks: AsyncConnectionPool,
+        pool: AsyncConnectionPool,
+        leases: Leases,
         models: Models,
         memories: Memories,
         embedders: Embedders,
@@ -46,17 +45,20 @@ class TurnRunner:
         self._app = app
         self._embedders = embedders
         self._tail = tail
-        self._locks = locks
+        self._pool = pool
+        self._leases = leases
         self._models = models
         self._memories = memories
         self._active: dict[UUID, asyncio.Task[None]] = {}
         self._again: set[UUID] = set()
+        self._held: set[UUID] = set()  # agents whose lease this runner holds
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._follow(), name="turns-follow"),
             asyncio.create_task(self._sweep(), name="turns-sweep"),
+            asyncio.create_task(self._renew(), name="turns-renew"),
         ]
 
     async def stop(self) -> None:
@@ -85,7 +87,7 @@ class TurnRunner:
         turns whose drives the outage ended (an interrupted turn is closed as failed first)."""
         while True:
             try:
-                async with self._locks.connection() as conn:
+                async with self._pool.connection() as conn:
                     cur = await conn.execute("SELECT id FROM view_agents WHERE queued_turns > 0 OR turn_open")
                     for (agent_id,) in await cur.fetchall():
                         self.schedule(agent_id)
@@ -95,22 +97,39 @@ class TurnRunner:
                 log.exception("turns.sweep_failed")
             await asyncio.sleep(SWEEP_SECONDS)
 
+    async def _renew(self) -> None:
+        """Renews the leases of every running drive; a drive whose lease was lost (this process
+        stalled past the lease term and another runner took over) is stopped."""
+        while True:
+            await asyncio.sleep(self._leases.seconds / RENEWALS_PER_TERM)
+            running = list(self._held)
+            try:
+                held = await self._leases.renew(running)
+            except UNAVAILABLE as e:  # the drives meet the outage themselves; try again next tick
+                log.warning("turns.renew_database_unavailable", error=type(e).__name__)
+                continue
+            except Exception:  # a failed renewal is retried on the next tick; log and go on
+                log.exception("turns.renew_failed")
+                continue
+            for agent_id in running:
+                task = self._active.get(agent_id)
+                if agent_id not in held and agent_id in self._held and task is not None:
+                    log.warning("turns.lease_lost", agent_id=str(agent_id))
+                    task.cancel()
+
     async def _drive(self, agent_id: UUID) -> None:
         try:
             while True:
                 self._again.discard(agent_id)
-                async with self._locks.connection() as conn:
-                    key = _lock_key(agent_id)
-                    got = (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone() or [False])[
-                        0
-                    ]
-                    if not got:
-                        return  # another process runs this agent; its drive sees the new turn
-                    try:
-                        while (agent := await asyncio.to_thread(self._app.start_next_turn, agent_id)) is not None:
-                            await self._turn(agent)
-                    finally:
-                        await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                if not await self._leases.claim(agent_id):
+                    return  # another process runs this agent; its drive sees the new turn
+                self._held.add(agent_id)
+                try:
+                    while (agent := await asyncio.to_thread(self._app.start_next_turn, agent_id)) is not None:
+                        await self._turn(agent)
+                finally:
+                    self._held.discard(agent_id)
+                    await self._leases.release(agent_id)
                 if agent_id not in self._again:
                     return
         except UNAVAILABLE as e:  # the database went away: the sweep schedules the agent again
