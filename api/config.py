@@ -113,7 +113,7 @@ class Config:
     openai_api_key: str | None = field(default=None, repr=False)
     default_user_id: UUID = DEFAULT_USER_ID
     max_body_bytes: int = 1_048_576
-    view_wait_seconds: float = 5.0  # how long a write waits for its views before answering with X-Views-Lag
+    view_wait_seconds: float = 10.0  # how long a write waits for its views before answering with X-Views-Lag
     log_level: str = "info"
     llm_timeout: float = 120.0  # seconds for one model call
     llm_attempts: int = 4  # tries per model call on 429/5xx/connection errors
@@ -186,7 +186,7 @@ class Config:
             embedded_gguf=env.get("MEMGPT_EMBEDDED_GGUF") or None,
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             max_body_bytes=int(env.get("MEMGPT_MAX_BODY_BYTES", 1_048_576)),
-            view_wait_seconds=float(env.get("MEMGPT_VIEW_WAIT", 5.0)),
+            view_wait_seconds=float(env.get("MEMGPT_VIEW_WAIT", 10.0)),
             log_level=env.get("MEMGPT_LOG_LEVEL", "info"),
             llm_timeout=float(env.get("MEMGPT_LLM_TIMEOUT", 120.0)),
             llm_attempts=int(env.get("MEMGPT_LLM_ATTEMPTS", 4)),
