@@ -125,7 +125,7 @@ class Assistants(_Base):
             tools,
             body.metadata or {},
         )
-        return _assistant(await self._assistant(req, made.id))
+        return _assistant(_caught_up(await self._views.assistant(req.context.principal.user_id, made.id)))
 
     @operation("List assistants", query=v1.ListQuery, response=v1.ListAssistantsResponse)
     async def on_get(self, req: Request, resp: Response, query: v1.ListQuery) -> v1.ListAssistantsResponse:
@@ -149,7 +149,7 @@ class Threads(_Base):
     async def on_post(self, req: Request, resp: Response, body: v1.CreateThreadRequest) -> v1.OpenAIThread:
         texts = [m if isinstance(m, str) else m.content for m in body.messages or []]
         made = await self._run(self._app.create_thread, req.context.principal.user_id, texts, body.metadata or {})
-        row = await self._thread(req, made.id)
+        row = _caught_up(await self._views.thread(req.context.principal.user_id, made.id))
         return v1.OpenAIThread(row["id"], _ts(row["created_at"]) or 0, row["metadata"])
 
     @operation("Get a thread", response=v1.OpenAIThread, errors=(404,))
