@@ -13,3 +13,27 @@ _TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_siz
 
 for media_type in ("text/plain", "text/markdown"):
     schemathesis.openapi.media_type(media_type, _TEXT)
+
+
+# Which endpoints an agent may use is the operator's configuration, which no schema can state (as
+# no schema can say which password is right): schema-valid data names an endpoint that is not a
+# provider of the server's, or a key for one, and is refused with 422. Positive cases of agent
+# creation choose the server's defaults for these fields; negative cases are left as generated.
+_CHOSEN_BY_THE_OPERATOR = {
+    "llm_config": ("model_endpoint", "provider", "api_key"),
+    "embedding_config": ("embedding_endpoint_type", "embedding_endpoint", "provider", "api_key"),
+}
+
+
+@schemathesis.hook
+def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
+    if case.operation.path != "/api/agents" or case.method.upper() != "POST" or case.meta is None:
+        return case
+    if case.meta.generation.mode.is_negative or not isinstance(case.body, dict):
+        return case
+    config = case.body.get("config")
+    if isinstance(config, dict):
+        for section, fields in _CHOSEN_BY_THE_OPERATOR.items():
+            if isinstance(config.get(section), dict):
+                config[section] = {k: v for k, v in config[section].items() if k not in fields}
+    return case
