@@ -38,6 +38,7 @@ def servers(admin_dsn: str, llm: FakeLLM, tmp_path_factory: pytest.TempPathFacto
         "MEMGPT_CONTEXT_WINDOW": "8192",
         "MEMGPT_LLM_BACKOFF": "0.01",
         "OPENAI_API_KEY": "sk-test-secret",
+        "MEMGPT_AUTH_BURST": "100000",  # schemathesis sends hundreds of passwords; 429 is tested elsewhere
     }
     running: list[Server] = []
     try:
