@@ -90,7 +90,9 @@ def test_hostile_documents_answer_4xx_with_memory_bounded(server: Server) -> Non
     entities = (
         b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
         b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
-        b'<w:document xmlns:w="' + W.encode() + b'"><w:body><w:p><w:r><w:t>&c;&c;&c;</w:t></w:r></w:p></w:body></w:document>'
+        b'<w:document xmlns:w="'
+        + W.encode()
+        + b'"><w:body><w:p><w:r><w:t>&c;&c;&c;</w:t></w:r></w:p></w:body></w:document>'
     )
     hostile = {
         "bomb.docx": _docx_bomb(300),

@@ -44,7 +44,9 @@ def _debian_binaries() -> Path | None:
     """Debian's PostgreSQL server binaries, if installed without pgvector."""
     for bindir in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         major = bindir.parent.name
-        if (bindir / "postgres").exists() and not Path(f"/usr/share/postgresql/{major}/extension/vector.control").exists():
+        if (bindir / "postgres").exists() and not Path(
+            f"/usr/share/postgresql/{major}/extension/vector.control"
+        ).exists():
             return bindir
     return None
 

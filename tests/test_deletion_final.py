@@ -18,43 +18,59 @@ WHERE d.originator_id = %(user)s AND d.topic = 'memgpt.User.Deleted'
 """
 
 
+class _Creators:
+    """Threads that keep creating things for one user (and issuing keys) until stopped."""
+
+    KINDS = ("agent",) * 6 + ("source", "source", "assistant")
+
+    def __init__(self, server: Server, user: dict[str, str]) -> None:
+        self.server, self.user = server, user
+        self.stop = threading.Event()
+        self.statuses: list[int] = []
+        self.workers = [threading.Thread(target=self._create, args=(k,)) for k in self.KINDS]
+        self.workers.append(threading.Thread(target=self._issue_keys))
+
+    def _create(self, kind: str) -> None:
+        with self.server.client(self.user["api_key"]) as c:
+            while not self.stop.is_set():
+                try:
+                    if kind == "agent":
+                        r = c.post("/api/agents", json={"config": {}})
+                    elif kind == "source":
+                        r = c.post("/api/sources", json={"name": f"s{time.monotonic_ns()}"})
+                    else:
+                        r = c.post("/v1/assistants", json={"model": "gpt-4"})
+                    self.statuses.append(r.status_code)
+                except httpx.TransportError:
+                    self.statuses.append(0)
+
+    def _issue_keys(self) -> None:
+        with self.server.client() as admin:
+            while not self.stop.is_set():
+                r = admin.post("/admin/users/keys", json={"user_id": self.user["user_id"]})
+                self.statuses.append(r.status_code)
+
+    def __enter__(self) -> "_Creators":
+        for w in self.workers:
+            w.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for w in self.workers:
+            w.join(timeout=60)
+
+
 def test_creations_racing_a_deletion_never_land_after_it(server: Server, dsn: str) -> None:
     for _ in range(6):
         with server.client() as admin:
             user = admin.post("/admin/users", json={}).json()
-        stop = threading.Event()
-        statuses: list[int] = []
-
-        def create(kind: str) -> None:
-            with server.client(user["api_key"]) as c:
-                while not stop.is_set():
-                    try:
-                        if kind == "agent":
-                            r = c.post("/api/agents", json={"config": {}})
-                        elif kind == "source":
-                            r = c.post("/api/sources", json={"name": f"s{time.monotonic_ns()}"})
-                        else:
-                            r = c.post("/v1/assistants", json={"model": "gpt-4"})
-                        statuses.append(r.status_code)
-                    except httpx.TransportError:
-                        statuses.append(0)
-
-        def issue_keys() -> None:
+        with _Creators(server, user) as creators:
+            time.sleep(0.7)
             with server.client() as admin:
-                while not stop.is_set():
-                    statuses.append(admin.post("/admin/users/keys", json={"user_id": user["user_id"]}).status_code)
-
-        workers = [threading.Thread(target=create, args=(k,)) for k in ("agent",) * 6 + ("source", "source", "assistant")]
-        workers.append(threading.Thread(target=issue_keys))
-        for w in workers:
-            w.start()
-        time.sleep(0.7)
-        with server.client() as admin:
-            assert admin.delete(f"/admin/users/{user['user_id']}").status_code == 200
-        time.sleep(1.0)
-        stop.set()
-        for w in workers:
-            w.join(timeout=60)
+                assert admin.delete(f"/admin/users/{user['user_id']}").status_code == 200
+            time.sleep(1.0)
+        statuses = creators.statuses
         assert statuses and 200 in statuses and not [s for s in statuses if s >= 500 or s == 0]
         with psycopg.connect(dsn) as conn:
             late = conn.execute(_AFTER_DELETED, {"user": user["user_id"], "hex": user["user_id"].replace("-", "")})

@@ -24,7 +24,9 @@ def test_foreign_cursors_page_like_unknown_ids(server: Server) -> None:
         mine, theirs = _user(admin, server), _user(admin, server)
     # Their rows are both older and newer than mine, so a resolved cursor would change the page.
     their_agents = [theirs.post("/api/agents", json={"config": {"name": "old"}}).json()["agent_state"]["id"]]
-    my_agents = [mine.post("/api/agents", json={"config": {"name": f"a{i}"}}).json()["agent_state"]["id"] for i in range(3)]
+    my_agents = [
+        mine.post("/api/agents", json={"config": {"name": f"a{i}"}}).json()["agent_state"]["id"] for i in range(3)
+    ]
     their_agents.append(theirs.post("/api/agents", json={"config": {"name": "new"}}).json()["agent_state"]["id"])
     their_sources = [theirs.post("/api/sources", json={"name": "old"}).json()["id"]]
     mine.post("/api/sources", json={"name": "mine"})
