@@ -73,27 +73,24 @@ def test_each_step_of_the_embedded_prompt_extends_the_previous_one() -> None:
     _exchange(view, "the piano", 2)  # a new message, new counts
     after = _plain(view)
 
-    counts, newest = after[-2:]
-    assert "recall memory" in counts["content"] and "the piano" not in counts["content"]
+    memory, newest = after[-2:]
+    assert "recall memory" in memory["content"] and "<persona>\nThe following" in memory["content"]
     assert "Function result" in newest["content"], "the model answers the newest message: it comes last"
-    kept = before[:-2] + before[-1:]  # all but the counts turn is a cached prefix of the next step
-    assert after[: len(kept)] == kept and before[-2]["content"] != counts["content"]
+    kept = before[:-2] + before[-1:]  # all but the memory turn is a cached prefix of the next step
+    assert after[: len(kept)] == kept and before[-2]["content"] != memory["content"]
     system = after[0]["content"]
-    assert (
-        system.index("You are MemGPT")
-        < system.index("Functions you can call")
-        < system.index("<persona>\nThe following")
-    )
-    assert "messages between you and the user" not in system
+    assert system.index("You are MemGPT") < system.index("Functions you can call")
+    assert "messages between you and the user" not in system and "First name: Chad" not in system
 
 
-def test_a_memory_edit_changes_the_system_message_but_not_the_instructions() -> None:
+def test_a_memory_edit_changes_only_the_memory_turn() -> None:
     view = View()
-    before = _plain(view)[0]["content"]
+    _exchange(view, "sailing", 1)
+    before = _plain(view)
     view.core_memory = {**view.core_memory, "human": "First name: Ada"}
-    after = _plain(view)[0]["content"]
-    guide_end = before.index("<persona>\nThe following")
-    assert after[:guide_end] == before[:guide_end] and "Ada" in after[guide_end:]
+    after = _plain(view)
+    assert after[:-2] == before[:-2] and after[-1] == before[-1]
+    assert "Ada" in after[-2]["content"] and "Ada" not in before[-2]["content"]
 
 
 def test_replies_are_one_call_of_a_known_function() -> None:

@@ -9,10 +9,12 @@ named with MEMGPT_EMBEDDED_GGUF. llama.cpp comes prebuilt for any x86-64 CPU wit
 
 A small model calls functions reliably only when its output is constrained, so replies are
 generated under a JSON schema that admits exactly the valid calls, inner thoughts first. The
-prompt is laid out for llama.cpp's prompt cache: instructions, the function guide and core
-memory first, then the conversation, with the memory counts (which change at every message) in a
-turn of their own just before the newest message; each step then evaluates little more than its
-new messages.
+prompt is laid out for llama.cpp's prompt cache: the instructions and the function guide (the
+same for every agent of a preset) first, then the conversation, with core memory and the memory
+counts in a turn of their own just before the newest message: a small model edits its core memory
+at almost every message, and anything that changes early in the prompt makes everything after it
+be evaluated again. Each step evaluates its new messages and that memory turn, whatever the
+length of the conversation.
 """
 
 import hashlib
@@ -119,20 +121,21 @@ def _catalogue(tools: list[dict[str, Any]]) -> str:
 def plain_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The OpenAI-style prompt rewritten for a model without native tool calling: calls become the
     JSON the model itself writes, results become user turns. The system message's instructions
-    come first, then the function guide and core memory; its counts go just before the newest
-    message, so that all the messages before them stay a cached prefix (see `prompt.split_system`)."""
+    and the function guide come first; its core memory and counts, which memory edits and every
+    message change, go just before the newest message, so that everything before them stays a
+    cached prefix whatever the model does (see `prompt.split_system`)."""
     examples = "\n".join(json.dumps(e) for e in _EXAMPLES)
     guide = (
         'Every reply is one JSON object: {"inner_thoughts": ..., "function": ..., "params": {...}}.\n'
         f"Functions you can call:\n{_catalogue(tools)}\n\nExamples of replies (never copy their words):\n{examples}"
     )
     out: list[dict[str, str]] = []
-    counts = ""
+    memory = ""
     for m in messages:
         if m["role"] == "system" and not out:
             instructions, core, counts = prompt.split_system(m["content"])
-            parts = [instructions, guide if tools else "", core]
-            out.append({"role": "system", "content": "\n\n".join(part for part in parts if part)})
+            memory = "\n\n".join(part for part in (core, counts) if part)
+            out.append({"role": "system", "content": f"{instructions}\n\n{guide}" if tools else instructions})
         elif m["role"] == "assistant":
             calls = m.get("tool_calls") or []
             if calls:
@@ -152,11 +155,11 @@ def plain_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) 
             out.append({"role": "user", "content": f"Function result: {m['content']}"})
         else:
             out.append({"role": "user" if m["role"] != "system" else "system", "content": m["content"]})
-    if counts:
+    if memory:
         # A turn of its own, just before the newest message (which the model answers, so it must
         # come last). Its edges are special tokens, so at the next step llama.cpp drops it from
         # the cached prompt and shifts what followed it into place instead of evaluating it again.
-        out.insert(max(len(out) - 1, 1), {"role": "user", "content": counts})
+        out.insert(max(len(out) - 1, 1), {"role": "user", "content": memory})
     return out
 
 
