@@ -74,13 +74,14 @@ def test_each_step_of_the_embedded_prompt_extends_the_previous_one() -> None:
     after = _plain(view)
 
     memory, newest = after[-2:]
-    assert "recall memory" in memory["content"] and "<persona>\nThe following" in memory["content"]
+    assert "recall memory" in memory["content"] and "<human>\nFirst name: Chad" in memory["content"]
     assert "Function result" in newest["content"], "the model answers the newest message: it comes last"
     kept = before[:-2] + before[-1:]  # all but the memory turn is a cached prefix of the next step
     assert after[: len(kept)] == kept and before[-2]["content"] != memory["content"]
     system = after[0]["content"]
     assert system.index("You are MemGPT") < system.index("Functions you can call")
     assert "messages between you and the user" not in system and "First name: Chad" not in system
+    assert system.index("Functions you can call") < system.index("<persona>\nThe following")
 
 
 def test_a_memory_edit_changes_only_the_memory_turn() -> None:

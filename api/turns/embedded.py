@@ -9,11 +9,11 @@ named with MEMGPT_EMBEDDED_GGUF. llama.cpp comes prebuilt for any x86-64 CPU wit
 
 A small model calls functions reliably only when its output is constrained, so replies are
 generated under a JSON schema that admits exactly the valid calls, inner thoughts first. The
-prompt is laid out for llama.cpp's prompt cache: the instructions and the function guide (the
-same for every agent of a preset) first, then the conversation, with core memory and the memory
-counts in a turn of their own just before the newest message: a small model edits its core memory
-at almost every message, and anything that changes early in the prompt makes everything after it
-be evaluated again. Each step evaluates its new messages and that memory turn, whatever the
+prompt is laid out for llama.cpp's prompt cache: the instructions, the function guide and the
+persona first, then the conversation, with the human section of core memory and the memory counts
+in a turn of their own just before the newest message: a small model edits what it knows of the
+user at almost every message, and anything that changes early in the prompt makes everything after
+it be evaluated again. Each step evaluates its new messages and that memory turn, whatever the
 length of the conversation.
 """
 
@@ -120,10 +120,11 @@ def _catalogue(tools: list[dict[str, Any]]) -> str:
 
 def plain_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The OpenAI-style prompt rewritten for a model without native tool calling: calls become the
-    JSON the model itself writes, results become user turns. The system message's instructions
-    and the function guide come first; its core memory and counts, which memory edits and every
-    message change, go just before the newest message, so that everything before them stays a
-    cached prefix whatever the model does (see `prompt.split_system`)."""
+    JSON the model itself writes, results become user turns. The system message's instructions,
+    the function guide and the persona come first; the human section of core memory and the
+    counts, which memory edits and every message change, go just before the newest message, so
+    that everything before them stays a cached prefix whatever the model does (see
+    `prompt.split_system`)."""
     examples = "\n".join(json.dumps(e) for e in _EXAMPLES)
     guide = (
         'Every reply is one JSON object: {"inner_thoughts": ..., "function": ..., "params": {...}}.\n'
@@ -134,8 +135,11 @@ def plain_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) 
     for m in messages:
         if m["role"] == "system" and not out:
             instructions, core, counts = prompt.split_system(m["content"])
-            memory = "\n\n".join(part for part in (core, counts) if part)
-            out.append({"role": "system", "content": f"{instructions}\n\n{guide}" if tools else instructions})
+            # The persona is seldom edited, the human section often: only the latter moves down.
+            persona, mark, human = core.rpartition("\n<human>\n")
+            static = [instructions, guide if tools else "", persona if mark else core]
+            memory = "\n\n".join(part for part in ((mark.lstrip() + human) if mark else "", counts) if part)
+            out.append({"role": "system", "content": "\n\n".join(part for part in static if part)})
         elif m["role"] == "assistant":
             calls = m.get("tool_calls") or []
             if calls:
