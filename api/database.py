@@ -11,6 +11,7 @@ from the middle of a migration.
 import re
 import threading
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import eventsourcing.persistence
 import psutil
 import psycopg
 import structlog
-from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -268,7 +269,19 @@ class PromptRecorder(PostgresApplicationRecorder):
     connection; after that the request answers 503 and its client retries.
     """
 
-    insert_events = _once_more(PostgresApplicationRecorder.insert_events)
+    @retry((InterfaceError, OperationalError), max_attempts=2, wait=0.1)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """The library's insert, without psycopg's pipeline mode: pipelined, a statement of more
+        than ~1 MB (a large document's passages) stalled forever, mid-send, while holding the events
+        table's lock, and with it every write of every tenant. Unpipelined it costs the few
+        round trips of the lock and the notify, on the same connection and transaction."""
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return None
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+
     select_events = _once_more(PostgresAggregateRecorder.select_events)
     select_notifications = _once_more(PostgresApplicationRecorder.select_notifications)
     max_notification_id = _once_more(PostgresApplicationRecorder.max_notification_id)

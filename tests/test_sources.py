@@ -102,3 +102,19 @@ def test_sources_take_documents_and_agents_attach_them(server: Server) -> None:
     with server.client() as c:
         assert c.delete(f"/api/sources/{sid}").json() == {"message": f"Source id={sid} successfully deleted"}
         assert c.get(f"/api/sources/{sid}/passages").status_code == 404
+
+
+def test_a_large_document_is_stored_and_every_other_write_goes_on(server: Server) -> None:
+    """A 1.5 MB text becomes one event of ~1,000 passages; pipelined, its insert stalled for good
+    while holding the events table's lock, and every other write of every tenant with it."""
+    words = ("tea", "oslo", "ferry", "blue", "dawn", "meaning", "life", "forty", "two", "boats")
+    text = " ".join(words[(i * 7) % len(words)] for i in range(300_000)).encode()
+    assert len(text) > 1_500_000
+    with server.client() as c:
+        sid = c.post("/api/sources", json={"name": "big-document"}).json()["id"]
+        r = c.post(f"/api/sources/{sid}/upload", files={"file": ("big.txt", text)}, timeout=120)
+        assert r.status_code == 200, r.text
+        after = c.post("/api/agents", json={"config": {"name": "after-the-big-one"}}, timeout=30)
+        assert after.status_code == 200, after.text
+        passages = c.get(f"/api/sources/{sid}/passages", params={"limit": 1000}).json()["passages"]
+    assert len(passages) > 500
