@@ -106,3 +106,15 @@ class Server:
 
 def dbname(dsn: str) -> Any:
     return conninfo_to_dict(dsn).get("dbname")
+
+
+def pdf_file(objects: list[bytes]) -> bytes:
+    """A minimal PDF of the given numbered objects (1 is the catalog), with its cross-reference table."""
+    out, offsets = b"%PDF-1.4\n", []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)

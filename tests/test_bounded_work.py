@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import Server
+from tests.support import Server, pdf_file
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
@@ -44,19 +44,8 @@ def _docx_bomb(megabytes: int) -> bytes:
     return buffer.getvalue()
 
 
-def _pdf(objects: list[bytes]) -> bytes:
-    out, offsets = b"%PDF-1.4\n", []
-    for n, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-
-
 def _pdf_page(content_object: bytes, extra_trailer: bytes = b"") -> bytes:
-    return _pdf(
+    return pdf_file(
         [
             b"<< /Type /Catalog /Pages 2 0 R >>",
             b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
