@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_llm import FakeLLM
-from tests.support import Server, fresh_database
+from tests.support import Server, fresh_database, scripted_model_env
 
 
 @pytest.fixture(scope="session")
@@ -58,11 +58,7 @@ def llm() -> Iterator[FakeLLM]:
 def chat_server(dsn: str, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server whose new agents talk to the scripted model by default."""
     env = {
-        "MEMGPT_MODEL_ENDPOINT_TYPE": "openai",
-        "MEMGPT_MODEL_ENDPOINT": llm.url,
-        "MEMGPT_MODEL": "gpt-4",
-        "MEMGPT_CONTEXT_WINDOW": "8192",
-        "MEMGPT_LLM_BACKOFF": "0.01",
+        **scripted_model_env(llm.url),
         "OPENAI_API_KEY": "sk-test-secret",
         # a second provider of the operator's, with nothing listening
         "MEMGPT_PROVIDERS": "dead",

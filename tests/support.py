@@ -118,3 +118,14 @@ def pdf_file(objects: list[bytes]) -> bytes:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
     return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+
+
+def scripted_model_env(url: str) -> dict[str, str]:
+    """Settings that make the scripted model on `url` the operator's default provider."""
+    return {
+        "MEMGPT_MODEL_ENDPOINT_TYPE": "openai",
+        "MEMGPT_MODEL_ENDPOINT": url,
+        "MEMGPT_MODEL": "gpt-4",
+        "MEMGPT_CONTEXT_WINDOW": "8192",
+        "MEMGPT_LLM_BACKOFF": "0.01",
+    }

@@ -21,7 +21,7 @@ import pytest
 
 from api.app import ROUTES
 from tests.fake_llm import FakeLLM
-from tests.support import PASSWORD, Server, fresh_database
+from tests.support import PASSWORD, Server, fresh_database, scripted_model_env
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 HERE = Path(__file__).parent
@@ -32,11 +32,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 @pytest.fixture(scope="module")
 def servers(admin_dsn: str, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
     env = {
-        "MEMGPT_MODEL_ENDPOINT_TYPE": "openai",
-        "MEMGPT_MODEL_ENDPOINT": llm.url,
-        "MEMGPT_MODEL": "gpt-4",
-        "MEMGPT_CONTEXT_WINDOW": "8192",
-        "MEMGPT_LLM_BACKOFF": "0.01",
+        **scripted_model_env(llm.url),
         "OPENAI_API_KEY": "sk-test-secret",
         "MEMGPT_AUTH_BURST": "100000",  # schemathesis sends hundreds of passwords; 429 is tested elsewhere
     }

@@ -20,7 +20,7 @@ import pytest
 
 from domain import keys
 from tests.fake_llm import FakeLLM, tool_reply
-from tests.support import MEMGPT, Server, fresh_database
+from tests.support import MEMGPT, Server, fresh_database, scripted_model_env
 
 WAIT = 2.0  # MEMGPT_VIEW_WAIT of this module's server: how long a write waits for its views
 
@@ -28,11 +28,7 @@ WAIT = 2.0  # MEMGPT_VIEW_WAIT of this module's server: how long a write waits f
 @pytest.fixture(scope="module")
 def srv(dsn: str, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = {
-        "MEMGPT_MODEL_ENDPOINT_TYPE": "openai",
-        "MEMGPT_MODEL_ENDPOINT": llm.url,
-        "MEMGPT_MODEL": "gpt-4",
-        "MEMGPT_CONTEXT_WINDOW": "8192",
-        "MEMGPT_LLM_BACKOFF": "0.01",
+        **scripted_model_env(llm.url),
         "MEMGPT_VIEW_WAIT": str(WAIT),
     }
     running = Server(Path(tmp_path_factory.mktemp("home")), dsn, env=env).start()
