@@ -46,3 +46,24 @@ def replace(memory: Mapping[str, str], section: str, old: str, new: str) -> dict
     if section in SECTIONS and (not old or old not in current):
         raise CoreMemoryNoMatch(f"Content not found in {section} (must be an exact match).")
     return _checked(memory, section, current.replace(old, new))
+
+
+def before_edit(text: str, function: str, params: Mapping[str, object]) -> str | None:
+    """What a section held before a `core_memory_append`/`core_memory_replace` that left it as
+    `text`, or None when that is not certain (a replace that erased, or matched twice): the
+    candidate is kept only if redoing the edit on it gives `text` back."""
+    if function == "core_memory_append":
+        content = params.get("content")
+        if not isinstance(content, str):
+            return None
+        candidate = "" if text == content else text.removesuffix(f"\n{content}")
+        redo = f"{candidate}\n{content}" if candidate else content
+    elif function == "core_memory_replace":
+        old, new = params.get("old_content"), params.get("new_content")
+        if not isinstance(old, str) or not isinstance(new, str) or not old or not new or text.count(new) != 1:
+            return None
+        candidate = text.replace(new, old)
+        redo = candidate.replace(old, new)
+    else:
+        return None
+    return candidate if redo == text and candidate != text else None

@@ -41,3 +41,19 @@ def test_only_persona_and_human_exist() -> None:
         memory.append({"persona": "", "human": ""}, "system", "x")
     with pytest.raises(CoreMemorySectionUnknown):
         memory.replace({"persona": "", "human": ""}, "notes", "a", "b")
+
+
+def test_before_edit_undoes_what_it_can_be_sure_of() -> None:
+    appended = memory.append({"human": "Name: Ada"}, "human", "Lives in Lisbon")["human"]
+    assert memory.before_edit(appended, "core_memory_append", {"content": "Lives in Lisbon"}) == "Name: Ada"
+    assert memory.before_edit("Lives in Lisbon", "core_memory_append", {"content": "Lives in Lisbon"}) == ""
+    replaced = memory.replace({"human": "Name: Ada, sails"}, "human", "sails", "rows")["human"]
+    assert memory.before_edit(replaced, "core_memory_replace", {"old_content": "sails", "new_content": "rows"}) == (
+        "Name: Ada, sails"
+    )
+    # a deletion, a text the edit could not have left, or a replacement found twice: not certain
+    assert memory.before_edit("Name: Ada", "core_memory_replace", {"old_content": "x", "new_content": ""}) is None
+    assert memory.before_edit("Name: Ada", "core_memory_append", {"content": "Lisbon"}) is None
+    twice = "rows; rows"
+    assert memory.before_edit(twice, "core_memory_replace", {"old_content": "sails", "new_content": "rows"}) is None
+    assert memory.before_edit("Name: Ada", "archival_memory_insert", {"content": "Ada"}) is None

@@ -9,12 +9,9 @@ named with MEMGPT_EMBEDDED_GGUF. llama.cpp comes prebuilt for any x86-64 CPU wit
 
 A small model calls functions reliably only when its output is constrained, so replies are
 generated under a JSON schema that admits exactly the valid calls, inner thoughts first. The
-prompt is laid out for llama.cpp's prompt cache: the instructions, the function guide and the
-persona first, then the conversation, with the human section of core memory and the memory counts
-in a turn of their own just before the newest message: a small model edits what it knows of the
-user at almost every message, and anything that changes early in the prompt makes everything after
-it be evaluated again. Each step evaluates its new messages and that memory turn, whatever the
-length of the conversation.
+prompt is laid out for llama.cpp's prompt cache: every step's prompt extends the previous one but
+for a short counts turn (`plain_messages`), so a step evaluates only its new messages whatever the
+length of the conversation or the size of core memory.
 """
 
 import hashlib
@@ -30,7 +27,7 @@ import structlog
 
 from api.turns.embedded_process import ModelProcess
 from api.turns.llm import LLMUnavailable, estimate_tokens
-from domain import prompt
+from domain import memory, prompt
 from domain.messages import ToolCall
 from domain.step import Reply
 
@@ -52,12 +49,12 @@ _EXAMPLES = [
     {
         "inner_thoughts": "Their name matters; I'll keep it.",
         "function": "core_memory_append",
-        "params": {"name": "human", "content": "Name: Ada", "request_heartbeat": True},
+        "params": {"name": "human", "content": "Name: Ada"},
     },
     {
         "inner_thoughts": "Did we talk about this before? Let me look.",
         "function": "conversation_search",
-        "params": {"query": "holiday", "request_heartbeat": True},
+        "params": {"query": "holiday"},
     },
 ]
 
@@ -90,6 +87,19 @@ def assemble(models_dir: Path) -> Path:
     return target
 
 
+HEARTBEAT = "request_heartbeat"
+MEMORY_EDITS = frozenset({"core_memory_append", "core_memory_replace"})
+
+
+def _params(function: dict[str, Any]) -> dict[str, Any]:
+    """A function's parameters as the embedded model sees them: without `request_heartbeat`,
+    which `_reply` sets itself (a small model asked it anyway every time it did not answer)."""
+    schema = function["parameters"]
+    properties = {k: v for k, v in schema.get("properties", {}).items() if k != HEARTBEAT}
+    required = [k for k in schema.get("required", []) if k != HEARTBEAT]
+    return {**schema, "properties": properties, "required": required}
+
+
 def reply_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
     """A JSON schema admitting exactly one valid call of one of the tools."""
     options = []
@@ -101,7 +111,7 @@ def reply_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
                 "properties": {
                     "inner_thoughts": {"type": "string"},
                     "function": {"const": function["name"]},
-                    "params": function["parameters"],
+                    "params": _params(function),
                 },
                 "required": ["inner_thoughts", "function", "params"],
             }
@@ -113,72 +123,133 @@ def _catalogue(tools: list[dict[str, Any]]) -> str:
     lines = []
     for tool in tools:
         f = tool["function"]
-        params = ", ".join(f"{name}: {spec['type']}" for name, spec in f["parameters"]["properties"].items())
+        params = ", ".join(f"{name}: {spec['type']}" for name, spec in _params(f)["properties"].items())
         lines.append(f"- {f['name']}({params}): {f['description']}")
     return "\n".join(lines)
 
 
+def _untimed(content: str) -> str:
+    """A function result or heartbeat without its time stamp: ~20 tokens (this tokenizer spells
+    digits one by one) that tell the model nothing the user's own messages do not."""
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError:
+        return content
+    if not isinstance(data, dict) or ("status" not in data and data.get("type") != "heartbeat"):
+        return content
+    data.pop("time", None)
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _short(counts: str) -> str:
+    """The memory counts in a third of their tokens: they are evaluated again at every step."""
+    numbers = re.findall(r"^(\d+) ", counts, re.MULTILINE)
+    if len(numbers) != 2:
+        return counts
+    return f"Memory statistics: {numbers[0]} messages in recall memory, {numbers[1]} passages in archival memory."
+
+
 def plain_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The OpenAI-style prompt rewritten for a model without native tool calling: calls become the
-    JSON the model itself writes, results become user turns. The system message's instructions,
-    the function guide and the persona come first; the human section of core memory and the
-    counts, which memory edits and every message change, go just before the newest message, so
-    that everything before them stays a cached prefix whatever the model does (see
-    `prompt.split_system`)."""
+    """The OpenAI-style prompt rewritten for a model without native tool calling, laid out so
+    that each step's prompt extends the previous one (llama.cpp then evaluates only the new end).
+
+    Calls become the JSON the model itself writes and results become user turns. The system
+    message keeps what seldom changes: the instructions, the function guide and the persona. The
+    human section of core memory, which a small model edits at almost every message, follows it
+    in a turn of its own as it was before the edits the conversation shows: the model reads its
+    own `core_memory_append`/`replace` calls below it, so an edit adds nothing to evaluate but the
+    call itself. When an edit cannot be undone with certainty, the section is shown as it is now,
+    right after the result of the latest edit. The counts, which change at every message, are a
+    short turn just before the newest message, the only part of the prompt not kept for the next
+    step."""
     examples = "\n".join(json.dumps(e) for e in _EXAMPLES)
     guide = (
         'Every reply is one JSON object: {"inner_thoughts": ..., "function": ..., "params": {...}}.\n'
         f"Functions you can call:\n{_catalogue(tools)}\n\nExamples of replies (never copy their words):\n{examples}"
     )
     out: list[dict[str, str]] = []
-    memory = ""
+    human: str | None = None
+    counts = ""
+    edits: list[tuple[str, dict[str, Any], int]] = []  # human-section edits that succeeded, in order
+    pending: tuple[str, dict[str, Any]] | None = None
     for m in messages:
         if m["role"] == "system" and not out:
             instructions, core, counts = prompt.split_system(m["content"])
-            # The persona is seldom edited, the human section often: only the latter moves down.
-            persona, mark, human = core.rpartition("\n<human>\n")
+            persona, mark, rest = core.rpartition("\n<human>\n")
+            human = rest.removesuffix("\n</human>") if mark else None
             static = [instructions, guide if tools else "", persona if mark else core]
-            memory = "\n\n".join(part for part in ((mark.lstrip() + human) if mark else "", counts) if part)
             out.append({"role": "system", "content": "\n\n".join(part for part in static if part)})
         elif m["role"] == "assistant":
             calls = m.get("tool_calls") or []
+            text = m.get("content") or ""
+            pending = None
             if calls:
                 call = calls[0]["function"]
                 try:
                     params = json.loads(call["arguments"])
                 except json.JSONDecodeError:
                     params = call["arguments"]
+                if isinstance(params, dict):
+                    params.pop(HEARTBEAT, None)
+                    if call["name"] in MEMORY_EDITS and params.get("name") == "human":
+                        pending = (call["name"], params)
                 text = json.dumps(
-                    {"inner_thoughts": m.get("content") or "", "function": call["name"], "params": params},
-                    ensure_ascii=False,
+                    {"inner_thoughts": text, "function": call["name"], "params": params}, ensure_ascii=False
                 )
-            else:
-                text = m.get("content") or ""
             out.append({"role": "assistant", "content": text})
         elif m["role"] == "tool":
-            out.append({"role": "user", "content": f"Function result: {m['content']}"})
+            if pending and _succeeded(m["content"]):
+                edits.append((*pending, len(out) + 1))
+            pending = None
+            out.append({"role": "user", "content": f"Function result: {_untimed(m['content'])}"})
+        elif m["role"] == "user":
+            out.append({"role": "user", "content": _untimed(m["content"])})
         else:
-            out.append({"role": "user" if m["role"] != "system" else "system", "content": m["content"]})
-    if memory:
-        # A turn of its own, just before the newest message (which the model answers, so it must
-        # come last). Its edges are special tokens, so at the next step llama.cpp drops it from
-        # the cached prompt and shifts what followed it into place instead of evaluating it again.
-        out.insert(max(len(out) - 1, 1), {"role": "user", "content": memory})
+            out.append({"role": m["role"] if m["role"] == "system" else "user", "content": m["content"]})
+    # Turns whose edges are special tokens: when one moves, llama.cpp drops it from the cached
+    # prompt and shifts what followed it into place instead of evaluating it again.
+    # Neither goes after the newest message: the model answers what comes last.
+    if human is not None:
+        shown, at = _before_edits(human, edits)
+        out.insert(min(at, max(len(out) - 1, 1)), {"role": "user", "content": f"<human>\n{shown}\n</human>"})
+    if counts:
+        out.insert(max(len(out) - 1, 1), {"role": "user", "content": _short(counts)})
     return out
+
+
+def _succeeded(result: str) -> bool:
+    try:
+        return json.loads(result).get("status") == "OK"
+    except (json.JSONDecodeError, AttributeError):
+        return False
+
+
+def _before_edits(human: str, edits: list[tuple[str, dict[str, Any], int]]) -> tuple[str, int]:
+    """The human section before the edits the prompt shows, to go right after the system message;
+    or, when one of them cannot be undone, the section as it is, after the latest edit's result."""
+    text: str | None = human
+    for function, params, _ in reversed(edits):
+        text = memory.before_edit(text, function, params)
+        if text is None:
+            return human, edits[-1][2]
+    return text, 1
 
 
 _FUNCTION = re.compile(r'"function"\s*:\s*"(\w+)"')
 
 
-def _reply(choice: dict[str, Any]) -> Reply:
-    """The schema-shaped JSON the model wrote, as a reply with one call."""
+def _reply(choice: dict[str, Any], tools: list[dict[str, Any]]) -> Reply:
+    """The schema-shaped JSON the model wrote, as a reply with one call; a function that takes
+    `request_heartbeat` is given it (true): its result goes back to the model, which then answers."""
     text = (choice.get("message") or {}).get("content") or ""
     finish = choice.get("finish_reason")
+    beats = {t["function"]["name"] for t in tools if HEARTBEAT in t["function"]["parameters"].get("properties", {})}
     try:
         data = json.loads(text)
-        call = ToolCall(
-            f"call_{uuid4().hex[:24]}", str(data["function"]), json.dumps(data.get("params", {}), ensure_ascii=False)
-        )
+        name, params = str(data["function"]), data.get("params", {})
+        if name in beats and isinstance(params, dict):
+            params = {**params, HEARTBEAT: True}
+        call = ToolCall(f"call_{uuid4().hex[:24]}", name, json.dumps(params, ensure_ascii=False))
         return Reply(str(data.get("inner_thoughts") or "") or None, (call,), finish)
     except (json.JSONDecodeError, KeyError, TypeError):
         # cut off mid-object (max tokens): a call the step logic reports back to the model as cut
@@ -208,7 +279,7 @@ class EmbeddedChat:
         if not tools:
             return Reply(await self._text(body) or None, (), None)
         body["response_format"] = {"type": "json_object", "schema": reply_schema(tools)}
-        return _reply(_choice(await self._process.post("/v1/chat/completions", body)))
+        return _reply(_choice(await self._process.post("/v1/chat/completions", body)), tools)
 
     async def summarize(self, messages: list[dict[str, Any]]) -> str:
         text = await self._text({"messages": plain_messages(messages, []), "temperature": 0.0, "max_tokens": 256})

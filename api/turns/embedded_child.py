@@ -47,9 +47,11 @@ def main(argv: list[str] | None = None) -> None:
 
     ready = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # llama.cpp's own output goes to the log, never into the pipe nobody reads
-    # Threads that wait for each other sleep instead of spinning: on a shared or busy machine a
-    # spinning thread burns the time slice its partner needs (generation slowed ten-fold here).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Threads that wait for each other spin only briefly before they sleep: spinning forever burns
+    # the time slice a partner needs on a busy machine (generation slowed ten-fold here), sleeping
+    # at once cost a quarter of the pace on idle cores.
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", "20000")
     import xllamacpp  # after the parent watch: loading the model takes seconds
 
     params = xllamacpp.CommonParams()

@@ -102,9 +102,21 @@ class ModelProcess:
                 f"The embedded model refused the request: HTTP {response.status_code} {response.text[:300]}"
             )
         try:
-            return orjson.loads(response.content)
+            answer = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             raise LLMUnavailable("The embedded model answered with something that is not JSON.") from None
+        if isinstance(answer, dict) and isinstance(timings := answer.get("timings"), dict):
+            # where a step's time goes: what was evaluated of the prompt (the rest came from the
+            # cache) and what was generated, each with its pace
+            log.info(
+                "embedded.timings",
+                prompt_tokens=timings.get("prompt_n"),
+                prompt_ms=round(timings.get("prompt_ms") or 0),
+                cached_tokens=timings.get("cache_n"),
+                generated_tokens=timings.get("predicted_n"),
+                generated_ms=round(timings.get("predicted_ms") or 0),
+            )
+        return answer
 
     async def close(self) -> None:
         """Stop the child (it has nothing to save) and remove its socket."""
