@@ -1,8 +1,10 @@
 """Users, their API keys, and their own humans, personas and presets."""
 
+from typing import Any
 from uuid import UUID, uuid4
 
 from domain import keys
+from domain.agents import Agent
 from domain.errors import DefaultUserProtected, UserAlreadyExists
 from domain.service import Service, retrying
 from domain.users import User
@@ -43,13 +45,36 @@ class Accounts(Service):
         user.revoke_key(key_id)
         self.save(user)
 
-    @retrying
     def delete_user(self, user_id: UUID, default_user_id: UUID) -> None:
+        """Delete the user with everything they own. Their agents, sources, assistants and threads
+        are deleted in the same atomic save as the user, `User.Deleted` last: a turn step, an
+        upload or a creation racing the deletion either lands before it or conflicts with it and
+        then finds its aggregate deleted, so nothing of the user is committed after `Deleted`."""
         if user_id == default_user_id:
             raise DefaultUserProtected("The default user cannot be deleted")
+        self._begin_deletion(user_id)
+        self._finish_deletion(user_id)
+
+    @retrying
+    def _begin_deletion(self, user_id: UUID) -> None:
         user = self._user(user_id)
+        if not user.closing:  # else a deletion that stopped half-way is being finished
+            user.begin_deletion()
+            self.save(user)
+
+    @retrying
+    def _finish_deletion(self, user_id: UUID) -> None:
+        user = self._user(user_id)
+        gone: list[Any] = []
+        for item in map(self._owned_or_none, user.owned):
+            if item is None or item.deleted:
+                continue
+            item.delete()
+            gone.append(item)
+            if isinstance(item, Agent):
+                gone.append(self._release(user_id, item.name))
         user.delete()
-        self.save(user)
+        self.save(*gone, user)
 
     @retrying
     def save_text(self, user_id: UUID, kind: str, name: str, text: str) -> None:

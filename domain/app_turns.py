@@ -5,7 +5,7 @@ from uuid import UUID, uuid4
 
 from domain import messages, step
 from domain.agents import Agent
-from domain.errors import TurnRefused
+from domain.errors import AgentNotFound, TurnRefused
 from domain.messages import Message
 from domain.service import Service, retrying, utc_now
 
@@ -37,6 +37,14 @@ class Turns(Service):
         """The agent as the runner sees it (no owner check: the runner acts for the agent)."""
         return self.repository.get(agent_id)
 
+    def _running(self, agent_id: UUID) -> Agent:
+        """The agent a turn acts on. A deleted agent (its user's deletion included) takes no more
+        events: a step that lost the race to the deletion finds it deleted when retried."""
+        agent: Agent = self.repository.get(agent_id)
+        if agent.deleted:
+            raise AgentNotFound(f"Agent agent_id={agent_id} was deleted during its turn")
+        return agent
+
     @retrying
     def start_next_turn(self, agent_id: UUID) -> Agent | None:
         """Close a turn a crash interrupted, then open the oldest queued turn, if any."""
@@ -65,7 +73,7 @@ class Turns(Service):
         """One step's events, saved together: what the model said, the calls it made that did not
         run, what its function returned, and the core-memory edit it made, so memory never
         disagrees with the messages."""
-        agent: Agent = self.repository.get(agent_id)
+        agent = self._running(agent_id)
         assistant, result = step.step_messages(reply, outcome, (uuid4(), uuid4()), utc_now(), thoughts)
         agent.speak(turn_id, assistant)
         if reply.skipped:
@@ -81,7 +89,7 @@ class Turns(Service):
 
     @retrying
     def heartbeat(self, agent_id: UUID, turn_id: UUID, reason: str) -> Agent:
-        agent: Agent = self.repository.get(agent_id)
+        agent = self._running(agent_id)
         now = utc_now()
         agent.heartbeat(turn_id, Message(uuid4(), "user", messages.heartbeat_text(reason, now), now))
         self.save(agent)
@@ -89,7 +97,7 @@ class Turns(Service):
 
     @retrying
     def warn_memory(self, agent_id: UUID, turn_id: UUID) -> Agent:
-        agent: Agent = self.repository.get(agent_id)
+        agent = self._running(agent_id)
         now = utc_now()
         agent.warn_memory(turn_id, Message(uuid4(), "user", messages.system_text(step.MEMORY_WARNING, now), now))
         self.save(agent)
@@ -97,7 +105,7 @@ class Turns(Service):
 
     @retrying
     def summarize(self, agent_id: UUID, turn_id: UUID, hidden: list[UUID], summary: str) -> Agent:
-        agent: Agent = self.repository.get(agent_id)
+        agent = self._running(agent_id)
         now = utc_now()
         note = messages.SUMMARY_NOTE.format(hidden=len(hidden), total=agent.recall_count, summary=summary)
         agent.summarize(turn_id, Message(uuid4(), "user", messages.system_text(note, now), now), hidden)
@@ -107,6 +115,8 @@ class Turns(Service):
     @retrying
     def end_turn(self, agent_id: UUID, turn_id: UUID, failure: str | None = None) -> None:
         agent: Agent = self.repository.get(agent_id)
+        if agent.deleted:
+            return  # the deletion ended the turn: nothing more is recorded for it
         if failure is None:
             agent.complete_turn(turn_id)
         else:

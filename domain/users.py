@@ -28,10 +28,12 @@ class User(Aggregate):
         self.humans: dict[str, str] = {}
         self.personas: dict[str, str] = {}
         self.presets: dict[str, dict[str, Any]] = {}  # name -> {"system", "functions"}
+        self.owned: dict[UUID, str] = {}  # what the user created (agents, sources, ...): id -> kind
+        self.closing = False  # being deleted: takes nothing new
         self.deleted = False
 
     def _check_active(self) -> None:
-        if self.deleted:
+        if self.deleted or self.closing:
             raise UserNotFound(f"User {self.id} not found")
 
     def issue_key(self, key_id: UUID, digest: str, masked: str, name: str | None) -> None:
@@ -96,10 +98,22 @@ class User(Aggregate):
 
     @event("Owned", topic="memgpt.User.Owned")
     def _owned(self, kind: str, item_id: UUID) -> None:
-        pass
+        self.owned[item_id] = kind
+
+    def begin_deletion(self) -> None:
+        """The first of deletion's two saves, a small one: it wins against creations racing it
+        (each moves this user's version), and from then on the user takes nothing new, so the
+        second save (`delete`, with everything the user owns) cannot be starved by them."""
+        self._check_active()
+        self._deletion_begun()
+
+    @event("DeletionBegun", topic="memgpt.User.DeletionBegun")
+    def _deletion_begun(self) -> None:
+        self.closing = True
 
     def delete(self) -> None:
-        self._check_active()
+        if self.deleted:
+            raise UserNotFound(f"User {self.id} not found")
         self._deleted()
 
     @event("Deleted", topic="memgpt.User.Deleted")

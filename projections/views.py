@@ -67,13 +67,13 @@ class Views:
         return await self._one("SELECT 1 FROM view_users WHERE user_id = %s", user_id) is not None
 
     async def key(self, digest: str) -> KeyRecord | None:
-        """The key of that digest, unless the log already revokes it or deletes its user: the
-        keys view may lag its log, a revocation must not (the user's own events are few)."""
+        """The key of that digest, unless the log already revokes it or deletes its user (or has
+        begun to): the keys view may lag its log, a revocation must not (a user's events are few)."""
         row = await self._one(
             "SELECT key_id, user_id FROM view_keys k WHERE key_digest = %s AND NOT EXISTS ("
             " SELECT 1 FROM memgpt_events e WHERE e.originator_id = k.user_id"
-            " AND e.topic IN ('memgpt.User.Deleted', 'memgpt.User.KeyRevoked')"
-            " AND (e.topic = 'memgpt.User.Deleted'"
+            " AND e.topic IN ('memgpt.User.DeletionBegun', 'memgpt.User.Deleted', 'memgpt.User.KeyRevoked')"
+            " AND (e.topic <> 'memgpt.User.KeyRevoked'"
             "  OR convert_from(e.state, 'UTF8')::jsonb #>> '{key_id,_data_}' = replace(k.key_id::text, '-', '')))",
             digest,
         )

@@ -7,6 +7,7 @@ import time
 import httpx
 import psycopg
 
+from tests.fake_llm import FakeLLM
 from tests.support import Server
 
 _AFTER_DELETED = """
@@ -77,3 +78,53 @@ def test_creations_racing_a_deletion_never_land_after_it(server: Server, dsn: st
             assert late.fetchall() == []
         with server.client(user["api_key"]) as c:
             assert c.get("/api/agents").status_code == 401
+
+
+_AGENT_EVENTS_AFTER_DELETED = """
+SELECT e.topic FROM memgpt_events e, memgpt_events d
+WHERE d.originator_id = %(user)s AND d.topic = 'memgpt.User.Deleted'
+  AND e.notification_id > d.notification_id AND e.originator_id = ANY(%(items)s)
+"""
+
+
+def test_a_turn_running_when_its_user_is_deleted_records_nothing_after_it(
+    chat_server: Server, fresh_llm: FakeLLM, dsn: str
+) -> None:
+    with chat_server.client() as admin:
+        user = admin.post("/admin/users", json={}).json()
+    with chat_server.client(user["api_key"]) as c:
+        agent = c.post("/api/agents", json={"config": {"name": "Doomed"}}).json()["agent_state"]["id"]
+        source = c.post("/api/sources", json={"name": "notes"}).json()["id"]
+        fresh_llm.delay = 1.5  # each model call: the turn is mid-step when the deletion comes
+
+        answers: list[int] = []
+
+        def send(text: str) -> None:
+            with chat_server.client(user["api_key"]) as sender:
+                r = sender.post("/api/agents/message", json={"agent_id": agent, "message": text, "stream": False})
+                answers.append(r.status_code)
+
+        senders = [threading.Thread(target=send, args=(f"message {i}",)) for i in range(3)]
+        for t in senders:
+            t.start()
+        deadline = time.monotonic() + 30
+        while fresh_llm.in_flight == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fresh_llm.in_flight, "a turn was asking the model when the user was deleted"
+        with chat_server.client() as admin:
+            assert admin.delete(f"/admin/users/{user['user_id']}").status_code == 200
+        for t in senders:
+            t.join(timeout=60)
+        time.sleep(2 * fresh_llm.delay)  # the model's answer to the turn in flight arrives after the deletion
+
+    assert answers and all(status < 500 for status in answers)
+    with psycopg.connect(dsn) as conn:
+        late = conn.execute(_AGENT_EVENTS_AFTER_DELETED, {"user": user["user_id"], "items": [agent, source]})
+        assert late.fetchall() == []
+        deleted = conn.execute(
+            "SELECT topic FROM memgpt_events WHERE originator_id = ANY(%s) AND topic LIKE '%%.Deleted'",
+            ([agent, source],),
+        )
+        assert sorted(row[0] for row in deleted) == ["memgpt.Agent.Deleted", "memgpt.Source.Deleted"]
+    with chat_server.client() as admin:
+        assert admin.get(f"/api/agents/{agent}/messages").status_code == 404

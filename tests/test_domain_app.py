@@ -4,7 +4,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain import catalogue, keys
+from domain import catalogue, keys, step
 from domain.agents import Agent
 from domain.app import LAST_POSITION, MemGPT
 from domain.audit import CAUSE
@@ -19,6 +19,7 @@ from domain.errors import (
     UserAlreadyExists,
     UserNotFound,
 )
+from domain.messages import ToolCall
 from domain.users import User
 
 DEFAULT = UUID(int=0)
@@ -52,6 +53,37 @@ def test_user_ids_are_unique_and_deleted_users_refuse_commands(app: MemGPT) -> N
         app.issue_key(user_id, None)
     with pytest.raises(UserNotFound):
         app.delete_user(user_id, DEFAULT)
+
+
+def test_deleting_a_user_deletes_what_they_own_and_ends_their_turns(app: MemGPT) -> None:
+    user_id, _ = app.create_user(None, None)
+    agent = _agent(app, user_id, "doomed")
+    source = app.create_source(user_id, "notes", None, {"embedding_dim": 3})
+    turn_id = app.queue_turn(user_id, agent.id, "user", "hello")
+    assert app.start_next_turn(agent.id) is not None  # a turn is running when the user goes
+
+    app.delete_user(user_id, DEFAULT)
+    deleted = app.repository.get(agent.id)
+    assert deleted.deleted and app.repository.get(source.id).deleted
+    reply = step.Reply("Hi.", (ToolCall("call_1", "send_message", '{"message": "Hi"}'),))
+    with pytest.raises(AgentNotFound):  # the step the model was answering is refused, not recorded
+        app.record_step(agent.id, turn_id, reply, step.Outcome("success", "None", shown="Hi"))
+    app.end_turn(agent.id, turn_id)  # and the turn's end records nothing either
+    assert app.start_next_turn(agent.id) is None
+    with pytest.raises(AgentNotFound):
+        app.rename_agent(user_id, agent.id, "back")
+    assert app.repository.get(agent.id).version == deleted.version
+
+
+def test_a_deletion_begun_refuses_creations_and_can_be_finished(app: MemGPT) -> None:
+    user_id, _ = app.create_user(None, None)
+    user: User = app.repository.get(user_id)
+    user.begin_deletion()
+    app.save(user)  # as if the server stopped between deletion's two saves
+    with pytest.raises(UserNotFound):
+        _agent(app, user_id)
+    app.delete_user(user_id, DEFAULT)  # finishes it
+    assert app.repository.get(user_id).deleted
 
 
 def test_the_default_user_cannot_be_deleted(app: MemGPT) -> None:
