@@ -7,13 +7,14 @@ import falcon.asgi
 
 from api import errors
 from api.auth import Authenticator, AuthMiddleware
-from api.bootstrap import Services, bootstrap
-from api.commands import Commands, ViewsLagHeader
-from api.config import Config
 from api.context import RequestContext
+from api.http import ViewsLagHeader
 from api.limits import RateLimits, UserLimits
 from api.resources import admin, agents, archival, assistants, catalogue, health, messages, sources
-from api.turns.follow import Turns
+from runtime.bootstrap import Services, bootstrap
+from runtime.commands import Commands
+from runtime.config import Config
+from runtime.turns.follow import Turns
 
 VERSION = "0.3.4"  # the MemGPT API release this server speaks
 

@@ -12,8 +12,9 @@ import orjson
 import structlog
 from falcon.asgi import Request, Response
 
-from api.database import UNAVAILABLE
 from domain.errors import Conflict, DomainError, InvalidValue, NotFound
+from runtime.database import UNAVAILABLE
+from runtime.turns.follow import TurnTimedOut, UnknownEventId
 
 log = structlog.get_logger(__name__)
 
@@ -26,6 +27,8 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Conflict, 409),
     (InvalidValue, 422),
     (DomainError, 400),
+    (UnknownEventId, 400),
+    (TurnTimedOut, 504),
     *((family, 503) for family in UNAVAILABLE),
 )
 

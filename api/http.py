@@ -17,7 +17,8 @@ import msgspec
 import orjson
 from falcon.asgi import Request, Response
 
-from api.schemas import COMMAND_PATTERN, NON_BLANK, NUL_FREE
+from api.schemas.memgpt import COMMAND_PATTERN, NON_BLANK, NUL_FREE
+from runtime.commands import views_lagging
 
 JSON = "application/json"
 _TYPE_ERROR = re.compile(r"^(Expected `[^`]+`, got `[^`]+`|Object missing required field|Expected `object`)")
@@ -221,3 +222,11 @@ def operation(
         return wrapper
 
     return decorate
+
+
+class ViewsLagHeader:
+    """Adds `X-Views-Lag: true` to a response whose write the views had not applied in time."""
+
+    async def process_response(self, req: Request, resp: Response, resource: object, req_succeeded: bool) -> None:
+        if views_lagging():
+            resp.set_header("X-Views-Lag", "true")

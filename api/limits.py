@@ -23,7 +23,7 @@ import falcon
 from falcon.asgi import Request, Response
 from psycopg_pool import AsyncConnectionPool
 
-from api.config import Config
+from runtime.config import Config
 
 _PRUNE_AT = 10_000  # buckets kept before full (idle) ones are dropped
 

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from api.http import Operation
-from api.schemas import Error
+from api.schemas.memgpt import Error
 
 _METHODS = ("get", "post", "put", "patch", "delete")
 _FIELD = re.compile(r"\{(\w+)(?::(\w+))?\}")

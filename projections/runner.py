@@ -16,7 +16,7 @@ import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
 from eventsourcing.projection import ProjectionRunner
 
-from domain.app import MemGPT
+from domain.services.app import MemGPT
 from projections.agents import AgentsRecorder, AgentsView
 from projections.assistants import AssistantsRecorder, AssistantsView
 from projections.base import SET_ASIDE, View, ViewRecorder

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import structlog
 
-from domain.app import MemGPT
+from domain.services.app import MemGPT
 from projections.base import DATABASE_AWAY, SET_ASIDE, View, describe
 from projections.runner import VIEWS
 

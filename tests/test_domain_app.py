@@ -6,7 +6,6 @@ import pytest
 
 from domain import catalogue, keys, step
 from domain.agents import Agent
-from domain.app import LAST_POSITION, MemGPT
 from domain.audit import CAUSE
 from domain.errors import (
     AgentNameTaken,
@@ -20,6 +19,7 @@ from domain.errors import (
     UserNotFound,
 )
 from domain.messages import ToolCall
+from domain.services.app import LAST_POSITION, MemGPT
 from domain.users import User
 
 DEFAULT = UUID(int=0)

@@ -30,7 +30,7 @@ def test_an_overlong_word_is_kept_whole() -> None:
 
 
 def test_the_embedded_tokenizer_counts_long_texts_whole() -> None:
-    from api.embeddings import LocalEmbedder
+    from runtime.adapters.embeddings import LocalEmbedder
 
     text = " ".join(f"Rule {i} says the harbour closes at {i} pm." for i in range(80))
     embedder = LocalEmbedder()

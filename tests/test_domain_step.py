@@ -8,8 +8,8 @@ import pytest
 
 from domain import frames, prompt, step
 from domain.agents import Agent
-from domain.app import MemGPT
 from domain.messages import Message, ToolCall, plain_text, user_text
+from domain.services.app import MemGPT
 
 NOW = datetime(2024, 1, 31, 9, 15, tzinfo=UTC)
 BASE = list(step.SCHEMAS)[:8]

@@ -43,14 +43,14 @@ def _model_children(server: Server) -> list[int]:
             ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == server.proc.pid and b"api.turns.embedded_child" in cmdline:
+        if ppid == server.proc.pid and b"runtime.adapters.embedded_child" in cmdline:
             found.append(int(entry.name))
     return found
 
 
 def _is_model_process(pid: int) -> bool:
     try:
-        return b"api.turns.embedded_child" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"runtime.adapters.embedded_child" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from api.turns.embedded import _reply, plain_messages, reply_schema
 from domain import catalogue, memory, messages, prompt, step
-from domain.app_agents import boot_messages
 from domain.messages import Message, ToolCall
+from domain.services.agents import boot_messages
+from runtime.adapters.embedded import _reply, plain_messages, reply_schema
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from api.turns.llm import LLMUnavailable, _reply
 from domain.messages import ToolCall
+from runtime.adapters.llm import LLMUnavailable, _reply
 
 
 def _body(message: object, finish: object = "stop") -> dict[str, object]:

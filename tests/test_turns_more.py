@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 
 from domain import prompt
-from domain.app import MemGPT
+from domain.services.app import MemGPT
 from tests.fake_llm import FakeLLM, tool_reply
 from tests.support import Server
 from tests.test_turns import _agent, _say, _sse
@@ -102,7 +102,7 @@ def test_overflow_warns_then_summarises_and_keeps_everything_in_recall(chat_serv
 def test_a_finished_turn_replays_into_the_prompt_the_model_was_sent(
     chat_server: Server, fresh_llm: FakeLLM, dsn: str
 ) -> None:
-    from api.database import eventsourcing_env
+    from runtime.database import eventsourcing_env
 
     fresh_llm.script(
         tool_reply(

@@ -8,14 +8,14 @@ import msgspec
 import psycopg
 from falcon.asgi import Request, Response
 
-from api import schemas as s
-from api.commands import Commands
 from api.http import operation
 from api.paging import after_name, next_cursor
+from api.schemas import memgpt as s
 from domain import keys
-from domain.app import MemGPT
+from domain.services.app import MemGPT
 from projections import set_aside
 from projections.views import Views as ViewReads
+from runtime.commands import Commands
 
 _DELETE_ERRORS = {404: "No such user", 409: "The default user cannot be deleted"}
 

@@ -11,16 +11,16 @@ import falcon
 import msgspec
 from falcon.asgi import Request, Response
 
-from api import schemas as s
-from api.commands import Commands
-from api.config import Config
-from api.endpoints import EndpointRefused, Endpoints
 from api.http import operation
 from api.paging import next_cursor
-from domain.app import MemGPT
+from api.schemas import memgpt as s
 from domain.errors import UnknownCatalogueEntry
 from domain.functions import schemas_for
+from domain.services.app import MemGPT
 from projections.views import Views
+from runtime.commands import Commands
+from runtime.config import Config
+from runtime.endpoints import EndpointRefused, Endpoints
 
 
 def _merged(defaults: dict[str, Any], given: msgspec.Struct | None) -> dict[str, Any]:

@@ -6,14 +6,14 @@ from uuid import UUID
 import falcon
 from falcon.asgi import Request, Response
 
-from api import schemas as s
-from api.commands import Commands
-from api.embeddings import Embedders, EmbeddingUnavailable
 from api.http import operation
 from api.resources.agents import AgentReader
+from api.schemas import memgpt as s
 from domain import chunks
-from domain.app import MemGPT
+from domain.services.app import MemGPT
 from projections.views import Views
+from runtime.adapters.embeddings import Embedders, EmbeddingUnavailable
+from runtime.commands import Commands
 
 DEFAULT_PAGE = 100
 

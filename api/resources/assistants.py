@@ -11,13 +11,13 @@ from uuid import UUID
 import falcon
 from falcon.asgi import Request, Response
 
-from api import schemas_assistants as v1
-from api.commands import Commands
-from api.config import Config
 from api.http import operation
-from domain.app import MemGPT
+from api.schemas import assistants as v1
 from domain.errors import TurnRefused
+from domain.services.app import MemGPT
 from projections.views import Views
+from runtime.commands import Commands
+from runtime.config import Config
 
 
 def _ts(moment: Any) -> int | None:

@@ -11,17 +11,17 @@ import falcon
 import httpx
 from falcon.asgi import Request, Response
 
-from api import schemas as s
 from api.auth import Authenticator
-from api.commands import Commands
-from api.config import EMBEDDED_EMBEDDING, EMBEDDED_LLM, Config
-from api.endpoints import Endpoints, Provider
 from api.http import operation
 from api.paging import after_name
+from api.schemas import memgpt as s
 from domain import catalogue
-from domain.app import MemGPT
 from domain.functions import SCHEMAS, TAGS, schemas_for
+from domain.services.app import MemGPT
 from projections.views import Views
+from runtime.commands import Commands
+from runtime.config import EMBEDDED_EMBEDDING, EMBEDDED_LLM, Config
+from runtime.endpoints import Endpoints, Provider
 
 
 def _name(item: Any) -> str:

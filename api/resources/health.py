@@ -13,11 +13,11 @@ from falcon.asgi import Request, Response
 from psycopg_pool import AsyncConnectionPool
 
 import migrations
-from api.database import UNAVAILABLE
 from api.errors import RETRY_AFTER
 from api.http import operation
 from projections.runner import VIEW_NAMES
 from projections.watch import ProjectionWatch
+from runtime.database import UNAVAILABLE
 
 MAX_LAG = 1000  # events a view may trail the log by and still count as ready
 

@@ -15,16 +15,16 @@ import falcon
 import orjson
 from falcon.asgi import Request, Response, SSEvent
 
-from api import schemas as s
-from api.commands import Commands
 from api.http import operation
 from api.limits import UserLimits
 from api.resources.agents import AgentReader
-from api.turns.follow import Turns
-from domain.app import MemGPT
+from api.schemas import memgpt as s
 from domain.commands import dump, memory_dump
 from domain.errors import TurnRefused
+from domain.services.app import MemGPT
 from projections.views import Views
+from runtime.commands import Commands
+from runtime.turns.follow import Turns
 
 
 def _message(row: dict[str, Any], user_id: UUID, model: str | None) -> s.MessageModel:

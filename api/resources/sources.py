@@ -8,17 +8,17 @@ import falcon
 import msgspec
 from falcon.asgi import Request, Response
 
-from api import schemas as s
-from api.commands import Commands
-from api.config import Config
-from api.documents import DocumentTooLarge, read_text
-from api.embeddings import Embedders
 from api.http import operation, read_upload
 from api.paging import next_cursor
+from api.schemas import memgpt as s
 from domain import chunks
-from domain.app import MemGPT
 from domain.messages import clean
+from domain.services.app import MemGPT
 from projections.views import Views
+from runtime.adapters.documents import DocumentTooLarge, read_text
+from runtime.adapters.embeddings import Embedders
+from runtime.commands import Commands
+from runtime.config import Config
 
 UPLOAD_LIMIT = 20 * 1024 * 1024
 _UPLOAD_ERRORS = {

@@ -24,11 +24,11 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 import migrations
-from api.archival import Archival, EmbeddingFiller
-from api.database import Database, eventsourcing_env
-from api.embeddings import Embedders
-from domain.app import MemGPT
+from domain.services.app import MemGPT
 from projections.runner import ProjectionHost
+from runtime.adapters.embeddings import Embedders
+from runtime.archival import Archival, EmbeddingFiller
+from runtime.database import Database, eventsourcing_env
 
 WORDS = (
     "harbour lighthouse tide anchor sail rope keel gull storm calm reef coral ferry pier north south "

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from api.turns.embedded import assemble
+from runtime.adapters.embedded import assemble
 
 PASSWORD = "bench-password"
 CONVERSATION = [

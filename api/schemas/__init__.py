@@ -1,0 +1,1 @@
+"""The wire shapes: MemGPT's own routes (`memgpt`) and the OpenAI Assistants routes (`assistants`)."""

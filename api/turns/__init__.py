@@ -1,1 +1,0 @@
-"""Running turns: the model adapters, the memory stores functions search, and the runner."""

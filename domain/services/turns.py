@@ -1,0 +1,124 @@
+"""Turns: queued messages, and the events of each step a runner records."""
+
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from domain import messages, step
+from domain.agents import Agent
+from domain.errors import AgentNotFound, TurnRefused
+from domain.messages import Message
+from domain.services.base import Service, retrying, utc_now
+
+WAKE_TEXTS = {"heartbeat": step.HEARTBEAT_REQUESTED, "memory_warning": step.MEMORY_WARNING}
+
+
+def _opening(role: str, text: str, now: datetime) -> Message:
+    """The message a queued turn opens with, packaged as MemGPT packages it."""
+    if role == "user":
+        return Message(uuid4(), "user", messages.user_text(text, now), now)
+    if role == "system":
+        return Message(uuid4(), "user", messages.system_text(text, now), now)
+    return Message(uuid4(), "user", messages.heartbeat_text(WAKE_TEXTS[role], now), now)
+
+
+class Turns(Service):
+    @retrying
+    def queue_turn(self, user_id: UUID, agent_id: UUID, role: str, text: str) -> UUID:
+        """Append a message for the agent; a turn runner answers it in order."""
+        if role not in ("user", "system", *WAKE_TEXTS):
+            raise TurnRefused(f"Unknown message role {role!r}: use 'user' or 'system'.")
+        agent = self._agent(user_id, agent_id)
+        turn_id = uuid4()
+        agent.queue_turn(turn_id, role, text)
+        self.save(agent)
+        return turn_id
+
+    def agent(self, agent_id: UUID) -> Agent:
+        """The agent as the runner sees it (no owner check: the runner acts for the agent)."""
+        return self.repository.get(agent_id)
+
+    def _running(self, agent_id: UUID) -> Agent:
+        """The agent a turn acts on. A deleted agent (its user's deletion included) takes no more
+        events: a step that lost the race to the deletion finds it deleted when retried."""
+        agent: Agent = self.repository.get(agent_id)
+        if agent.deleted:
+            raise AgentNotFound(f"Agent agent_id={agent_id} was deleted during its turn")
+        return agent
+
+    @retrying
+    def start_next_turn(self, agent_id: UUID) -> Agent | None:
+        """Close a turn a crash interrupted, then open the oldest queued turn, if any."""
+        agent: Agent = self.repository.get(agent_id)
+        if agent.deleted:
+            return None
+        if agent.current_turn is not None:
+            agent.fail_turn(agent.current_turn, "The server stopped during this turn; it was not finished.")
+        if not agent.queued:
+            self.save(agent)
+            return None
+        turn = agent.queued[0]
+        agent.start_turn(turn["turn_id"], _opening(turn["role"], turn["text"], utc_now()))
+        self.save(agent)
+        return agent
+
+    @retrying
+    def record_step(
+        self,
+        agent_id: UUID,
+        turn_id: UUID,
+        reply: step.Reply,
+        outcome: step.Outcome | None,
+        thoughts: str | None = None,
+    ) -> Agent:
+        """One step's events, saved together: what the model said, the calls it made that did not
+        run, what its function returned, and the core-memory edit it made, so memory never
+        disagrees with the messages."""
+        agent = self._running(agent_id)
+        assistant, result = step.step_messages(reply, outcome, (uuid4(), uuid4()), utc_now(), thoughts)
+        agent.speak(turn_id, assistant)
+        if reply.skipped:
+            agent.skip_calls(turn_id, [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.skipped])
+        if result is not None and outcome is not None:
+            agent.function_returned(turn_id, result, outcome.status, outcome.shown)
+            if outcome.core_memory is not None:
+                agent.edit_memory_by_function(turn_id, outcome.core_memory)
+            if outcome.passages:
+                agent.insert_passages([{"id": uuid4(), "text": text} for text in outcome.passages])
+        self.save(agent)
+        return agent
+
+    @retrying
+    def heartbeat(self, agent_id: UUID, turn_id: UUID, reason: str) -> Agent:
+        agent = self._running(agent_id)
+        now = utc_now()
+        agent.heartbeat(turn_id, Message(uuid4(), "user", messages.heartbeat_text(reason, now), now))
+        self.save(agent)
+        return agent
+
+    @retrying
+    def warn_memory(self, agent_id: UUID, turn_id: UUID) -> Agent:
+        agent = self._running(agent_id)
+        now = utc_now()
+        agent.warn_memory(turn_id, Message(uuid4(), "user", messages.system_text(step.MEMORY_WARNING, now), now))
+        self.save(agent)
+        return agent
+
+    @retrying
+    def summarize(self, agent_id: UUID, turn_id: UUID, hidden: list[UUID], summary: str) -> Agent:
+        agent = self._running(agent_id)
+        now = utc_now()
+        note = messages.SUMMARY_NOTE.format(hidden=len(hidden), total=agent.recall_count, summary=summary)
+        agent.summarize(turn_id, Message(uuid4(), "user", messages.system_text(note, now), now), hidden)
+        self.save(agent)
+        return agent
+
+    @retrying
+    def end_turn(self, agent_id: UUID, turn_id: UUID, failure: str | None = None) -> None:
+        agent: Agent = self.repository.get(agent_id)
+        if agent.deleted:
+            return  # the deletion ended the turn: nothing more is recorded for it
+        if failure is None:
+            agent.complete_turn(turn_id)
+        else:
+            agent.fail_turn(turn_id, failure)
+        self.save(agent)

@@ -1,0 +1,201 @@
+"""Chat models over HTTP: the OpenAI chat-completions protocol with tools.
+
+One adapter covers OpenAI, Azure OpenAI, vLLM, Ollama, LM Studio and llama.cpp's server. Calls time
+out, and 429/5xx/connection failures are retried with exponential backoff; when the endpoint stays
+down the caller gets `LLMUnavailable`, which ends the turn with a clean `internal_error`.
+"""
+
+import asyncio
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import uuid4
+
+import httpx
+
+from domain.messages import ToolCall
+from domain.step import Reply
+from runtime.endpoints import EndpointRefused, Endpoints
+
+AZURE_API_VERSION = "2024-02-01"
+
+
+class LLMUnavailable(Exception):
+    """The model could not be reached or refused the request; the message is safe to show."""
+
+
+class ChatModel(Protocol):
+    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply: ...
+
+    async def summarize(self, messages: list[dict[str, Any]]) -> str: ...
+
+    def count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int: ...
+
+
+def estimate_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
+    """A deliberately high estimate for remote models, whose tokenizers are not shipped here:
+    about 3 characters a token of the JSON sent, where English averages nearer 4."""
+    return math.ceil((len(json.dumps(messages)) + len(json.dumps(tools))) / 3)
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 4
+    backoff: float = 0.5  # seconds before the 2nd attempt; doubles after each failure
+    max_wait: float = 10.0
+
+
+def _arguments(raw: Any) -> str:
+    """Arguments as the model wrote them: a string, or (Ollama, some vLLM parsers) an object."""
+    if raw is None:
+        return ""
+    return raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
+
+
+def _call(raw: Any) -> ToolCall | None:
+    if not isinstance(raw, dict):
+        return None
+    function = raw.get("function") if isinstance(raw.get("function"), dict) else raw
+    return ToolCall(
+        str(raw.get("id") or f"call_{uuid4().hex[:24]}"),
+        str(function.get("name") or ""),
+        _arguments(function.get("arguments")),
+    )
+
+
+def _text(content: Any) -> str | None:
+    """`content` as a string, a list of text parts (newer OpenAI-style servers), or null."""
+    if isinstance(content, list):
+        content = "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) and content else None
+
+
+def _reply(body: Any) -> Reply:
+    """A chat completion in any of the dialects of the protocol: `tool_calls` (OpenAI, vLLM,
+    Ollama, llama.cpp's server) or the legacy `function_call`; several calls are kept in order."""
+    try:
+        choice = body["choices"][0]
+        message = choice["message"]
+    except (KeyError, IndexError, TypeError):
+        raise LLMUnavailable("The model endpoint answered without a message.") from None
+    if not isinstance(message, dict):
+        raise LLMUnavailable("The model endpoint answered without a message.")
+    raw_calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
+    calls = [c for c in map(_call, raw_calls) if c is not None]
+    if not calls and isinstance(message.get("function_call"), dict):
+        legacy = _call(message["function_call"])
+        calls = [legacy] if legacy else []
+    # Reasoning servers (vLLM, llama.cpp) may put the thoughts beside an empty content.
+    text = _text(message.get("content")) or _text(message.get("reasoning_content"))
+    finish = choice.get("finish_reason")
+    return Reply(text, tuple(calls), finish if isinstance(finish, str) else None)
+
+
+class OpenAIChat:
+    """One agent's chat endpoint. What the endpoint answers reaches the agent's user as a status and
+    a short reason, never its body or its URL; redirects are not followed (httpx's default) and
+    count as a refusal. A user's own endpoint is resolved and checked before every request
+    (`Endpoints.pinned`)."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        endpoint_type: str,
+        base_url: str,
+        model: str,
+        api_key: str | None,
+        retry: Retry,
+        endpoints: Endpoints | None = None,
+    ) -> None:
+        self._http = http
+        self._azure = endpoint_type == "azure"
+        self._base = base_url.rstrip("/")
+        self._model = model
+        self._key = api_key
+        self._retry = retry
+        self._pin = endpoints  # set for a user's own endpoint
+
+    def _request(self, body: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+        if self._azure:
+            url = f"{self._base}/openai/deployments/{self._model}/chat/completions?api-version={AZURE_API_VERSION}"
+            return url, ({"api-key": self._key} if self._key else {}), body
+        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        return f"{self._base}/chat/completions", headers, {"model": self._model, **body}
+
+    async def _send(self, url: str, headers: dict[str, str], payload: dict[str, Any]) -> httpx.Response:
+        if self._pin is None:
+            return await self._http.post(url, json=payload, headers=headers)
+        try:
+            pinned, host, extensions = await self._pin.pinned(url)
+        except EndpointRefused as e:
+            raise LLMUnavailable(f"The model endpoint is refused: {e}") from None
+        return await self._http.post(pinned, json=payload, headers=headers | host, extensions=extensions)
+
+    async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        url, headers, payload = self._request(body)
+        wait = self._retry.backoff
+        problem = ""
+        for attempt in range(self._retry.attempts):
+            if attempt:
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, self._retry.max_wait)
+            try:
+                response = await self._send(url, headers, payload)
+            except httpx.HTTPError as e:
+                problem = type(e).__name__  # its text may name the host
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                problem = f"HTTP {response.status_code}"
+                retry_after = response.headers.get("Retry-After", "")
+                if retry_after.isdigit():
+                    wait = min(float(retry_after), self._retry.max_wait)
+                continue
+            if response.status_code >= 300:
+                raise LLMUnavailable(f"The model endpoint refused the request: HTTP {response.status_code}.")
+            try:
+                return response.json()
+            except ValueError:
+                raise LLMUnavailable("The model endpoint answered with something that is not JSON.") from None
+        raise LLMUnavailable(f"The model endpoint is unavailable after {self._retry.attempts} attempts ({problem}).")
+
+    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
+        return _reply(await self._post({"messages": messages, "tools": tools, "tool_choice": "auto"}))
+
+    async def summarize(self, messages: list[dict[str, Any]]) -> str:
+        reply = _reply(await self._post({"messages": messages}))
+        if not reply.text:
+            raise LLMUnavailable("The model returned an empty summary.")
+        return reply.text
+
+    def count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
+        return estimate_tokens(messages, tools)
+
+
+class Models:
+    """Picks the adapter an agent's `llm_config` names, as the operator's providers stand now; one
+    HTTP client for the whole process."""
+
+    def __init__(self, http: httpx.AsyncClient, endpoints: Endpoints, retry: Retry, embedded: ChatModel) -> None:
+        self._http = http
+        self._endpoints = endpoints
+        self._retry = retry
+        self._embedded = embedded
+
+    def for_agent(self, llm_config: dict[str, Any]) -> ChatModel:
+        kind = (llm_config.get("model_endpoint_type") or "openai").lower()
+        if kind in ("local", "embedded") and not llm_config.get("provider"):
+            return self._embedded
+        try:
+            target = self._endpoints.target(llm_config, "llm")
+        except EndpointRefused as e:
+            raise LLMUnavailable(str(e)) from None
+        return OpenAIChat(
+            self._http,
+            target.endpoint_type,
+            target.url,
+            target.model,
+            target.api_key,
+            self._retry,
+            None if target.operator else self._endpoints,
+        )

@@ -1,0 +1,152 @@
+"""Builds the object graph once: database, migrations, application, views, tail and runners.
+
+Synchronous pieces (starting an embedded PostgreSQL, migrating) run here, before the event loop
+serves requests; `Services.open()`/`close()` handle the parts that live on the event loop.
+"""
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import structlog
+from psycopg_pool import AsyncConnectionPool
+
+import migrations
+from domain.services.app import MemGPT
+from projections.runner import VIEW_NAMES, ProjectionHost
+from projections.views import Views
+from projections.watch import ProjectionWatch
+from runtime.adapters.embedded import EmbeddedChat
+from runtime.adapters.embeddings import Embedders
+from runtime.adapters.llm import Models, Retry
+from runtime.archival import Archival, EmbeddingFiller
+from runtime.config import EMBEDDED_LLM, Config
+from runtime.database import POOL_TIMEOUT, RECONNECT_TIMEOUT, Database, bound_reconnects, eventsourcing_env
+from runtime.endpoints import Endpoints
+from runtime.tail import LogTail
+from runtime.turns.leases import Leases
+from runtime.turns.memories import Memories
+from runtime.turns.runner import TurnRunner
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Services:
+    config: Config
+    database: Database
+    app: MemGPT
+    views: Views
+    watch: ProjectionWatch
+    projections: ProjectionHost
+    tail: LogTail
+    turns: TurnRunner | None
+    embedders: Embedders
+    archival: Archival
+    filler: EmbeddingFiller
+    http: httpx.AsyncClient
+    pool: AsyncConnectionPool
+    locks: AsyncConnectionPool
+    embedded: EmbeddedChat | None = None  # its model process is stopped with the server
+
+    async def open(self) -> None:
+        self.database.supervise()
+        await self.pool.open(wait=True)
+        await self.locks.open(wait=True)
+        await self.watch.start()
+        await self.tail.start()
+        self.projections.start()
+        await self.filler.start()
+        if self.turns:
+            await self.turns.start()
+
+    def close_streams(self) -> None:
+        """Ends every open stream now, so a shutdown does not wait on idle clients."""
+        self.tail.close_subscribers()
+
+    async def close(self) -> None:
+        if self.turns:
+            await self.turns.stop()
+        if self.embedded:
+            await self.embedded.close()
+        await self.filler.stop()
+        await self.tail.stop()
+        await self.watch.stop()
+        await self.http.aclose()
+        await self.locks.close()
+        await self.pool.close()
+        await asyncio.to_thread(self.projections.stop)
+        self.app.close()
+        self.database.stop()
+
+
+def _pool(dsn: str, size: int) -> AsyncConnectionPool:
+    """A pool that gives up on a lost database quickly (the request answers 503) and checks a
+    connection before lending it, so connections the database dropped are replaced, not used."""
+    return AsyncConnectionPool(
+        dsn,
+        min_size=1,
+        max_size=size,
+        open=False,
+        kwargs={"autocommit": True},
+        timeout=POOL_TIMEOUT,
+        check=AsyncConnectionPool.check_connection,
+        reconnect_timeout=RECONNECT_TIMEOUT,
+    )
+
+
+def bootstrap(config: Config) -> Services:
+    database = Database(config.pg_uri, config.home)
+    dsn = database.start()
+    applied = migrations.apply(dsn)
+    if applied:
+        log.info("migrations.applied", names=applied)
+    env = eventsourcing_env(dsn)
+    app = MemGPT(env=env)
+    bound_reconnects(app)
+    app.ensure_user(config.default_user_id)
+    pool = _pool(dsn, 8)
+    # The turn runner's leases and sweep: short statements only, on a pool of their own so that
+    # request traffic never delays a renewal.
+    locks = _pool(dsn, 4)
+    # Model calls may wait long on slow endpoints: the per-user turn limits bound them, not a
+    # small shared connection pool that one user's hung endpoint could fill.
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(config.llm_timeout, connect=10.0),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+    )
+    tail = LogTail(dsn, pool, app.mapper)
+    embedded = EmbeddedChat(
+        Path(config.embedded_gguf) if config.embedded_gguf else None,
+        config.home / "models",
+        config.home / "run",
+        n_ctx=int(EMBEDDED_LLM["context_window"]),
+    )
+    endpoints = Endpoints.of(config)
+    models = Models(http, endpoints, Retry(config.llm_attempts, config.llm_backoff), embedded)
+    embedders = Embedders(http, endpoints)
+    archival = Archival(pool, embedders)
+    leases = Leases(locks, config.turn_lease_seconds)
+    turns = (
+        TurnRunner(app, tail, locks, leases, models, Memories(pool, archival), embedders) if config.run_turns else None
+    )
+    return Services(
+        config=config,
+        database=database,
+        app=app,
+        views=Views(pool),
+        watch=ProjectionWatch(dsn, VIEW_NAMES),
+        projections=ProjectionHost(dsn, env),
+        tail=tail,
+        turns=turns,
+        embedders=embedders,
+        archival=archival,
+        filler=EmbeddingFiller(
+            pool, embedders, timeout=config.embedding_timeout, concurrency=config.embedding_concurrency
+        ),
+        http=http,
+        pool=pool,
+        locks=locks,
+        embedded=embedded,
+    )

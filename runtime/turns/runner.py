@@ -1,0 +1,215 @@
+"""The turn runner: answers queued messages, one turn at a time per agent, across processes.
+
+It follows the log tail for queued turns and sweeps the agents view for agents with work (at
+start, and every few seconds, which also picks up agents whose runner died). A lease per agent
+(`runtime.turns.leases`) makes one process at most run an agent's turns without holding a database
+connection while a model answers; a turn a crash interrupted is closed as failed by the next
+runner, once the dead runner's lease expired, before it opens the next one.
+"""
+
+import asyncio
+from dataclasses import replace
+from uuid import UUID
+
+import structlog
+from psycopg_pool import AsyncConnectionPool
+
+from domain import chunks, prompt, step
+from domain.agents import Agent
+from domain.errors import DomainError
+from domain.services.app import MemGPT
+from runtime.adapters.embeddings import Embedders
+from runtime.adapters.llm import ChatModel, LLMUnavailable, Models
+from runtime.database import UNAVAILABLE
+from runtime.tail import LogTail
+from runtime.turns.leases import Leases
+from runtime.turns.memories import Memories
+
+log = structlog.get_logger(__name__)
+
+SWEEP_SECONDS = 3.0
+RENEWALS_PER_TERM = 3  # leases are renewed this many times per lease term
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        app: MemGPT,
+        tail: LogTail,
+        pool: AsyncConnectionPool,
+        leases: Leases,
+        models: Models,
+        memories: Memories,
+        embedders: Embedders,
+    ) -> None:
+        self._app = app
+        self._embedders = embedders
+        self._tail = tail
+        self._pool = pool
+        self._leases = leases
+        self._models = models
+        self._memories = memories
+        self._active: dict[UUID, asyncio.Task[None]] = {}
+        self._again: set[UUID] = set()
+        self._held: set[UUID] = set()  # agents whose lease this runner holds
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._follow(), name="turns-follow"),
+            asyncio.create_task(self._sweep(), name="turns-sweep"),
+            asyncio.create_task(self._renew(), name="turns-renew"),
+        ]
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *self._active.values()]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._active.values(), return_exceptions=True)
+
+    def schedule(self, agent_id: UUID) -> None:
+        if agent_id in self._active:
+            self._again.add(agent_id)  # the running drive re-checks the queue before it stops
+            return
+        self._active[agent_id] = asyncio.create_task(self._drive(agent_id), name=f"turns-{agent_id}")
+
+    async def _follow(self) -> None:
+        sub = self._tail.subscribe(None)
+        try:
+            while True:
+                _, event = await sub.queue.get()
+                if isinstance(event, Agent.TurnQueued):
+                    self.schedule(event.originator_id)
+        finally:
+            self._tail.unsubscribe(sub)
+
+    async def _sweep(self) -> None:
+        """Schedules every agent with work; after a database outage this is what resumes the
+        turns whose drives the outage ended (an interrupted turn is closed as failed first)."""
+        while True:
+            try:
+                async with self._pool.connection() as conn:
+                    cur = await conn.execute("SELECT id FROM view_agents WHERE queued_turns > 0 OR turn_open")
+                    for (agent_id,) in await cur.fetchall():
+                        self.schedule(agent_id)
+            except UNAVAILABLE as e:  # the pool reconnects by itself; the next tick tries again
+                log.warning("turns.sweep_database_unavailable", error=type(e).__name__)
+            except Exception:  # a failed sweep is retried on the next tick; log and go on
+                log.exception("turns.sweep_failed")
+            await asyncio.sleep(SWEEP_SECONDS)
+
+    async def _renew(self) -> None:
+        """Renews the leases of every running drive; a drive whose lease was lost (this process
+        stalled past the lease term and another runner took over) is stopped."""
+        while True:
+            await asyncio.sleep(self._leases.seconds / RENEWALS_PER_TERM)
+            running = list(self._held)
+            try:
+                held = await self._leases.renew(running)
+            except UNAVAILABLE as e:  # the drives meet the outage themselves; try again next tick
+                log.warning("turns.renew_database_unavailable", error=type(e).__name__)
+                continue
+            except Exception:  # a failed renewal is retried on the next tick; log and go on
+                log.exception("turns.renew_failed")
+                continue
+            for agent_id in running:
+                task = self._active.get(agent_id)
+                if agent_id not in held and agent_id in self._held and task is not None:
+                    log.warning("turns.lease_lost", agent_id=str(agent_id))
+                    task.cancel()
+
+    async def _drive(self, agent_id: UUID) -> None:
+        try:
+            while True:
+                self._again.discard(agent_id)
+                if not await self._leases.claim(agent_id):
+                    return  # another process runs this agent; its drive sees the new turn
+                self._held.add(agent_id)
+                try:
+                    while (agent := await asyncio.to_thread(self._app.start_next_turn, agent_id)) is not None:
+                        await self._turn(agent)
+                finally:
+                    self._held.discard(agent_id)
+                    await self._leases.release(agent_id)
+                if agent_id not in self._again:
+                    return
+        except UNAVAILABLE as e:  # the database went away: the sweep schedules the agent again
+            log.warning("turns.drive_database_unavailable", agent_id=str(agent_id), error=type(e).__name__)
+        except Exception:  # never let one agent's failure stop the runner
+            log.exception("turns.drive_failed", agent_id=str(agent_id))
+        finally:
+            self._active.pop(agent_id, None)
+
+    async def _turn(self, agent: Agent) -> None:
+        turn_id = agent.current_turn
+        assert turn_id is not None
+        log.info("turn.started", agent_id=str(agent.id), turn_id=str(turn_id))
+        try:
+            model = self._models.for_agent(agent.llm_config)
+            for _ in range(step.MAX_STEPS):
+                agent = await self._fit(agent, turn_id, model)
+                reply = await model.complete(prompt.chat_messages(agent), prompt.tools(agent))
+                agent, more = await self._step(agent, turn_id, reply)
+                agent, warned = await self._warn_if_full(agent, turn_id, model)
+                if more:
+                    agent = await asyncio.to_thread(self._app.heartbeat, agent.id, turn_id, step.HEARTBEATS[more])
+                elif not warned:  # a warning wakes the model by itself, to save what matters
+                    break
+            else:
+                raise step.TooManySteps(f"The agent took {step.MAX_STEPS} steps without finishing its turn; stopped.")
+            failure = None
+        except LLMUnavailable as e:
+            failure = str(e)
+        except DomainError as e:
+            failure = f"{type(e).__name__}: {e}"
+        except Exception:  # the turn must end visibly, whatever went wrong inside it
+            log.exception("turn.crashed", agent_id=str(agent.id), turn_id=str(turn_id))
+            failure = "The turn failed because of an internal error."
+        await asyncio.to_thread(self._app.end_turn, agent.id, turn_id, failure)
+        log.info("turn.ended", agent_id=str(agent.id), turn_id=str(turn_id), failure=failure)
+
+    async def _step(self, agent: Agent, turn_id: UUID, reply: step.Reply) -> tuple[Agent, str | None]:
+        """Run the first function the model called and record the step; says why another step
+        follows (`step.FAILED`, `REQUESTED`, `CUT`), or None."""
+        step.check_reply(reply)
+        call, outcome = None, None
+        if reply.call is not None:
+            try:
+                if reply.cut:
+                    raise step.cut_off(reply.call)
+                call = step.parse(reply.call, agent.functions)
+                outcome = step.run_local(call, agent.core_memory) or await self._memories.run(
+                    agent.id, agent.embedding_config, call
+                )
+                if outcome.passages:
+                    outcome = replace(outcome, passages=tuple(self._chunked(agent, outcome.passages)))
+            except step.CallError as e:
+                outcome = step.failed(e)
+        if reply.skipped:
+            log.warning("turn.calls_skipped", agent_id=str(agent.id), turn_id=str(turn_id), count=len(reply.skipped))
+        thoughts = call.inner_thoughts if call else None
+        agent = await asyncio.to_thread(self._app.record_step, agent.id, turn_id, reply, outcome, thoughts)
+        return agent, step.next_step(reply, call, outcome)
+
+    def _chunked(self, agent: Agent, texts: tuple[str, ...]) -> list[str]:
+        """Long inserts become several passages of at most `embedding_chunk_size` tokens."""
+        embedder = self._embedders.for_config(agent.embedding_config)
+        size = int(agent.embedding_config.get("embedding_chunk_size") or 300)
+        return [piece for text in texts for piece in chunks.chunk(text, size, embedder.count_tokens)]
+
+    async def _fit(self, agent: Agent, turn_id: UUID, model: ChatModel) -> Agent:
+        """Summarise the oldest messages while the prompt overflows the context window."""
+        window = int(agent.llm_config.get("context_window") or 8192)
+        while model.count_tokens(prompt.chat_messages(agent), prompt.tools(agent)) > window:
+            hidden = prompt.summarisable(agent.messages)
+            if not hidden:
+                raise LLMUnavailable("The prompt does not fit the model's context window even after summarising.")
+            summary = await model.summarize(prompt.summary_request(hidden))
+            agent = await asyncio.to_thread(self._app.summarize, agent.id, turn_id, [m.id for m in hidden], summary)
+        return agent
+
+    async def _warn_if_full(self, agent: Agent, turn_id: UUID, model: ChatModel) -> tuple[Agent, bool]:
+        window = int(agent.llm_config.get("context_window") or 8192)
+        used = model.count_tokens(prompt.chat_messages(agent), prompt.tools(agent))
+        if agent.warned or used <= prompt.WARNING_FRACTION * window:
+            return agent, False
+        return await asyncio.to_thread(self._app.warn_memory, agent.id, turn_id), True
