@@ -12,7 +12,7 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from domain.app import MemGPT
+from domain.services.app import MemGPT
 from tests.log_fixture import differences, domain_topics, fixture_paths, read_fixture, replay, stored_state
 from tests.support import fresh_database
 
@@ -69,7 +69,7 @@ def test_every_recorded_event_decodes_with_todays_event_classes(log: dict[str, A
 def test_every_recorded_aggregate_loads_from_its_events(
     log: dict[str, Any], replayed: tuple[str, dict[str, list[dict[str, Any]]]]
 ) -> None:
-    from api.database import eventsourcing_env
+    from runtime.database import eventsourcing_env
 
     dsn, _ = replayed
     app = MemGPT(env=eventsourcing_env(dsn))

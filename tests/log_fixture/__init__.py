@@ -127,8 +127,8 @@ def replay(dsn: str, events: list[dict[str, Any]]) -> dict[str, list[dict[str, A
     way `memgpt rebuild` does (`projections.runner.rebuild`); returns the views' dump.
     (The command's re-embedding step is left out: embeddings are not compared.)"""
     import migrations
-    from api.database import eventsourcing_env
     from projections.runner import rebuild
+    from runtime.database import eventsourcing_env
 
     migrations.apply(dsn)
     load_events(dsn, events)
