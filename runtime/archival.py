@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from domain.step import PAGE_SIZE
-from runtime.adapters.embeddings import Embedders, EmbeddingUnavailable
+from runtime.adapters.embeddings import EmbedderSource, EmbeddingUnavailable
 from runtime.database import UNAVAILABLE
 
 log = structlog.get_logger(__name__)
@@ -39,7 +39,7 @@ def _vector_expr(dim: int) -> str:
 
 
 class Archival:
-    def __init__(self, pool: AsyncConnectionPool, embedders: Embedders) -> None:
+    def __init__(self, pool: AsyncConnectionPool, embedders: EmbedderSource) -> None:
         self._pool = pool
         self._embedders = embedders
 
@@ -102,7 +102,7 @@ class EmbeddingFiller:
     def __init__(
         self,
         pool: AsyncConnectionPool,
-        embedders: Embedders,
+        embedders: EmbedderSource,
         idle_seconds: float = 0.25,
         timeout: float = 30.0,
         concurrency: int = 2,

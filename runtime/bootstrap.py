@@ -18,8 +18,8 @@ from projections.runner import VIEW_NAMES, ProjectionHost
 from projections.views import Views
 from projections.watch import ProjectionWatch
 from runtime.adapters.embedded import EmbeddedChat
-from runtime.adapters.embeddings import Embedders
-from runtime.adapters.llm import Models, Retry
+from runtime.adapters.embeddings import Embedders, EmbedderSource
+from runtime.adapters.llm import Models, ModelSource, Retry
 from runtime.archival import Archival, EmbeddingFiller
 from runtime.config import EMBEDDED_LLM, Config
 from runtime.database import POOL_TIMEOUT, RECONNECT_TIMEOUT, Database, bound_reconnects, eventsourcing_env
@@ -42,7 +42,7 @@ class Services:
     projections: ProjectionHost
     tail: LogTail
     turns: TurnRunner | None
-    embedders: Embedders
+    embedders: EmbedderSource
     archival: Archival
     filler: EmbeddingFiller
     http: httpx.AsyncClient
@@ -96,7 +96,12 @@ def _pool(dsn: str, size: int) -> AsyncConnectionPool:
     )
 
 
-def bootstrap(config: Config) -> Services:
+def bootstrap(
+    config: Config, *, models: ModelSource | None = None, embedders: EmbedderSource | None = None
+) -> Services:
+    """The object graph for `config`. Tests hand in their own model and embedding adapters (any
+    object with `for_agent(llm_config)` / `for_config(embedding_config)`); by default they are
+    the HTTP adapters for the operator's providers and the embedded ones."""
     database = Database(config.pg_uri, config.home)
     dsn = database.start()
     applied = migrations.apply(dsn)
@@ -124,8 +129,8 @@ def bootstrap(config: Config) -> Services:
         n_ctx=int(EMBEDDED_LLM["context_window"]),
     )
     endpoints = Endpoints.of(config)
-    models = Models(http, endpoints, Retry(config.llm_attempts, config.llm_backoff), embedded)
-    embedders = Embedders(http, endpoints)
+    models = models or Models(http, endpoints, Retry(config.llm_attempts, config.llm_backoff), embedded)
+    embedders = embedders or Embedders(http, endpoints)
     archival = Archival(pool, embedders)
     leases = Leases(locks, config.turn_lease_seconds)
     turns = (

@@ -12,14 +12,14 @@ from api.schemas import memgpt as s
 from domain import chunks
 from domain.services.app import MemGPT
 from projections.views import Views
-from runtime.adapters.embeddings import Embedders, EmbeddingUnavailable
+from runtime.adapters.embeddings import EmbedderSource, EmbeddingUnavailable
 from runtime.commands import Commands
 
 DEFAULT_PAGE = 100
 
 
 class Archival:
-    def __init__(self, app: MemGPT, commands: Commands, views: Views, embedders: Embedders) -> None:
+    def __init__(self, app: MemGPT, commands: Commands, views: Views, embedders: EmbedderSource) -> None:
         self._app = app
         self._run = commands
         self._views = views

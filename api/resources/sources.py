@@ -16,7 +16,7 @@ from domain.messages import clean
 from domain.services.app import MemGPT
 from projections.views import Views
 from runtime.adapters.documents import DocumentTooLarge, read_text
-from runtime.adapters.embeddings import Embedders
+from runtime.adapters.embeddings import EmbedderSource
 from runtime.commands import Commands
 from runtime.config import Config
 
@@ -56,7 +56,9 @@ class _Base:
 
 
 class Sources(_Base):
-    def __init__(self, app: MemGPT, commands: Commands, views: Views, config: Config, embedders: Embedders) -> None:
+    def __init__(
+        self, app: MemGPT, commands: Commands, views: Views, config: Config, embedders: EmbedderSource
+    ) -> None:
         super().__init__(app, commands, views)
         self._config = config
         self._embedders = embedders

@@ -150,6 +150,12 @@ class OpenAIEmbedder:
         return math.ceil(len(text) / 3)
 
 
+class EmbedderSource(Protocol):
+    """Where passages and queries get their embedder: `Embedders`, or a fake in tests."""
+
+    def for_config(self, config: dict[str, Any]) -> Embedder: ...
+
+
 class Embedders:
     """The embedder an agent's `embedding_config` names, as the operator's providers stand now;
     the embedded one is shared."""

@@ -172,6 +172,12 @@ class OpenAIChat:
         return estimate_tokens(messages, tools)
 
 
+class ModelSource(Protocol):
+    """Where the runner gets an agent's chat model: `Models`, or a fake in tests."""
+
+    def for_agent(self, llm_config: dict[str, Any]) -> ChatModel: ...
+
+
 class Models:
     """Picks the adapter an agent's `llm_config` names, as the operator's providers stand now; one
     HTTP client for the whole process."""

@@ -18,8 +18,8 @@ from domain import chunks, prompt, step
 from domain.agents import Agent
 from domain.errors import DomainError
 from domain.services.app import MemGPT
-from runtime.adapters.embeddings import Embedders
-from runtime.adapters.llm import ChatModel, LLMUnavailable, Models
+from runtime.adapters.embeddings import EmbedderSource
+from runtime.adapters.llm import ChatModel, LLMUnavailable, ModelSource
 from runtime.database import UNAVAILABLE
 from runtime.tail import LogTail
 from runtime.turns.leases import Leases
@@ -38,9 +38,9 @@ class TurnRunner:
         tail: LogTail,
         pool: AsyncConnectionPool,
         leases: Leases,
-        models: Models,
+        models: ModelSource,
         memories: Memories,
-        embedders: Embedders,
+        embedders: EmbedderSource,
     ) -> None:
         self._app = app
         self._embedders = embedders
