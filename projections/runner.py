@@ -15,31 +15,18 @@ import psycopg
 import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
 from eventsourcing.projection import ProjectionRunner
+from psycopg import sql
 
 from domain.services.app import MemGPT
-from projections.agents import AgentsRecorder, AgentsView
-from projections.assistants import AssistantsRecorder, AssistantsView
-from projections.base import SET_ASIDE, View, ViewRecorder
-from projections.catalogue import CatalogueRecorder, CatalogueView
-from projections.keys import KeysRecorder, KeysView
-from projections.messages import MessagesRecorder, MessagesView
-from projections.passages import PassagesRecorder, PassagesView
-from projections.sources import SourcesRecorder, SourcesView
-from projections.users import UsersRecorder, UsersView
+from projections import agents, assistants, catalogue, keys, messages, passages, sources, users
+from projections.base import SET_ASIDE, View, ViewRecorder, tracking_table
 
 log = structlog.get_logger(__name__)
 
-VIEWS: tuple[tuple[type[View], type[ViewRecorder]], ...] = (
-    (UsersView, UsersRecorder),
-    (KeysView, KeysRecorder),
-    (AgentsView, AgentsRecorder),
-    (MessagesView, MessagesRecorder),
-    (PassagesView, PassagesRecorder),
-    (CatalogueView, CatalogueRecorder),
-    (AssistantsView, AssistantsRecorder),
-    (SourcesView, SourcesRecorder),
+VIEWS: tuple[View, ...] = tuple(
+    module.view for module in (users, keys, agents, messages, passages, catalogue, assistants, sources)
 )
-VIEW_NAMES = tuple(view.name for view, _ in VIEWS)
+VIEW_NAMES = tuple(view.name for view in VIEWS)
 
 # A database error (psycopg's own, or the library's wrapping of it) ends this round of the host:
 # its runners stop, and the next round takes the locks and starts them again from their tracking
@@ -52,19 +39,19 @@ _DATABASE_AWAY = (psycopg.OperationalError, psycopg.InterfaceError, OperationalE
 _RUNNER_POOL = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "3"}
 
 
-def _lock_key(view: type[View]) -> int:
+def _lock_key(view: View) -> int:
     return zlib.crc32(f"memgpt.projection.{view.name}".encode())
 
 
-def _start_runner(view: type[View], recorder: type[ViewRecorder], env: Mapping[str, str]) -> ProjectionRunner[Any, Any]:
+def _start_runner(view: View, env: Mapping[str, str]) -> ProjectionRunner[Any, Any]:
     runner: ProjectionRunner[Any, Any] = ProjectionRunner(
-        application_class=MemGPT, projection_class=view, view_class=recorder, env={**env, **_RUNNER_POOL}
+        application_class=MemGPT, projection_class=view.projection, view_class=ViewRecorder, env={**env, **_RUNNER_POOL}
     )
     runner.__enter__()
     return runner
 
 
-def _stop_runner(view: type[View], runner: ProjectionRunner[Any, Any]) -> None:
+def _stop_runner(view: View, runner: ProjectionRunner[Any, Any]) -> None:
     try:
         runner.__exit__(None, None, None)
     except _DATABASE_AWAY as e:  # the database went away under it: expected, and started again
@@ -101,12 +88,12 @@ class ProjectionHost:
             self._stopping.wait(self._retry)
 
     def _hold_and_run(self) -> None:
-        running: dict[type[View], ProjectionRunner[Any, Any]] = {}
-        held: set[type[View]] = set()  # session-level advisory locks stack: take each once
+        running: dict[View, ProjectionRunner[Any, Any]] = {}
+        held: set[View] = set()  # session-level advisory locks stack: take each once
         with psycopg.connect(self._dsn, autocommit=True) as locks:
             try:
                 while not self._stopping.is_set():
-                    for view, recorder in VIEWS:
+                    for view in VIEWS:
                         runner = running.get(view)
                         if runner is not None and runner.is_interrupted.is_set():
                             _stop_runner(view, running.pop(view))  # restarted below, from its tracking
@@ -114,7 +101,7 @@ class ProjectionHost:
                         if view not in held and _try_lock(locks, view):
                             held.add(view)
                         if runner is None and view in held:
-                            running[view] = _start_runner(view, recorder, self._env)
+                            running[view] = _start_runner(view, self._env)
                             log.info("projection.started", view=view.name)
                     locks.execute("SELECT 1")  # notices a lost connection, and with it the locks
                     self._stopping.wait(self._retry)
@@ -123,7 +110,7 @@ class ProjectionHost:
                     _stop_runner(view, runner)
 
 
-def _try_lock(conn: psycopg.Connection[Any], view: type[View]) -> bool:
+def _try_lock(conn: psycopg.Connection[Any], view: View) -> bool:
     row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(view),)).fetchone()
     return bool(row and row[0])
 
@@ -137,19 +124,21 @@ def rebuild(dsn: str, env: Mapping[str, str], timeout: float = 600.0) -> dict[st
     Set-aside events are replayed with the rest (after a fix, they apply; else they are set aside again)."""
     reached: dict[str, int] = {}
     with psycopg.connect(dsn, autocommit=True) as locks:
-        for view, _ in VIEWS:
+        for view in VIEWS:
             if not _try_lock(locks, view):
                 raise ProjectionsBusy("A server or worker is running the projections: stop it before rebuilding.")
         with locks.transaction():
-            for view, _ in VIEWS:
+            for view in VIEWS:
                 for table in view.tables:
-                    locks.execute(f"TRUNCATE {table}")  # noqa: S608 - names are ours, not input
-                locks.execute(f"DELETE FROM {view.name}_tracking WHERE application_name <> '__migration__'")
-            locks.execute(f"TRUNCATE {SET_ASIDE}")  # noqa: S608 - replayed below: what still fails is set aside again
+                    locks.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(table)))
+                tracking = tracking_table(view.name)
+                locks.execute(sql.SQL("DELETE FROM {} WHERE application_name <> '__migration__'").format(tracking))
+            # replayed below: what still fails is set aside again
+            locks.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(SET_ASIDE)))
         row = locks.execute("SELECT max(notification_id) FROM memgpt_events").fetchone()
         head = row[0] if row and row[0] is not None else 0
-        for view, recorder in VIEWS:
-            runner = _start_runner(view, recorder, env)
+        for view in VIEWS:
+            runner = _start_runner(view, env)
             try:
                 if head:
                     runner.wait(head, timeout=timeout)

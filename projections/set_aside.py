@@ -11,12 +11,15 @@ from typing import Any
 
 import psycopg
 import structlog
+from psycopg import sql
 
 from domain.services.app import MemGPT
 from projections.base import DATABASE_AWAY, SET_ASIDE, View, describe
 from projections.runner import VIEWS
 
 log = structlog.get_logger(__name__)
+
+_TABLE = sql.Identifier(SET_ASIDE)
 
 
 @dataclass(frozen=True)
@@ -27,17 +30,17 @@ class Retried:
 
 def counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """How many events each view has set aside (every view named, with 0 if none)."""
-    rows = conn.execute(f"SELECT view_name, count(*) FROM {SET_ASIDE} GROUP BY view_name").fetchall()  # noqa: S608
-    return {view.name: 0 for view, _ in VIEWS} | {name: n for name, n in rows}
+    rows = conn.execute(sql.SQL("SELECT view_name, count(*) FROM {} GROUP BY view_name").format(_TABLE)).fetchall()
+    return {view.name: 0 for view in VIEWS} | {name: n for name, n in rows}
 
 
 def retry(app: MemGPT, dsn: str) -> Retried:
     """Apply every set-aside event to its view again; those that still fail stay, with their new error."""
-    views: dict[str, type[View]] = {view.name: view for view, _ in VIEWS}
+    views = {view.name: view for view in VIEWS}
     applied = remaining = 0
     with psycopg.connect(dsn, autocommit=True) as conn:
         pending = conn.execute(
-            f"SELECT view_name, notification_id FROM {SET_ASIDE} ORDER BY notification_id, view_name"  # noqa: S608
+            sql.SQL("SELECT view_name, notification_id FROM {} ORDER BY notification_id, view_name").format(_TABLE)
         ).fetchall()
         for view_name, position in pending:
             view = views.get(view_name)
@@ -52,19 +55,20 @@ def retry(app: MemGPT, dsn: str) -> Retried:
             except Exception as e:  # noqa: BLE001 - the view still refuses the event: it stays set aside
                 remaining += 1
                 conn.execute(
-                    f"UPDATE {SET_ASIDE} SET error = %s, attempts = attempts + 1"  # noqa: S608
-                    " WHERE view_name = %s AND notification_id = %s",
+                    sql.SQL(
+                        "UPDATE {} SET error = %s, attempts = attempts + 1 WHERE view_name = %s AND notification_id = %s"
+                    ).format(_TABLE),
                     (describe(e), view_name, position),
                 )
                 log.warning("projection.set_aside_still_failing", view=view_name, position=position, error=describe(e))
     return Retried(applied, remaining)
 
 
-def _apply(app: MemGPT, conn: psycopg.Connection[Any], view: type[View], position: int) -> bool:
+def _apply(app: MemGPT, conn: psycopg.Connection[Any], view: View, position: int) -> bool:
     """True if this call applied the event (False: another retry took it first)."""
     with conn.transaction():
         taken = conn.execute(
-            f"DELETE FROM {SET_ASIDE} WHERE view_name = %s AND notification_id = %s RETURNING 1",  # noqa: S608
+            sql.SQL("DELETE FROM {} WHERE view_name = %s AND notification_id = %s RETURNING 1").format(_TABLE),
             (view.name, position),
         ).fetchone()
         if taken is None:
@@ -72,6 +76,6 @@ def _apply(app: MemGPT, conn: psycopg.Connection[Any], view: type[View], positio
         notifications = app.recorder.select_notifications(start=position, limit=1, stop=position)
         if notifications:
             event = app.mapper.to_domain_event(notifications[0])
-            for sql, params in view(view=None).statements(event):  # type: ignore[arg-type] - rules need no recorder
-                conn.execute(sql, params)
+            for query, params in view.statements(event, position):
+                conn.execute(query, params)
     return True

@@ -1,11 +1,17 @@
 """Plain SQL reads over the views: the read side of the API, apart from the write side."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from psycopg import sql
+from psycopg.abc import Query
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+
+_BY_TIME = ("created_at", "id")  # the order of rows made by commands: when, then which
+_BY_LOG = ("position", "seq")  # the order of rows made from events: their log position, then their place in it
 
 
 @dataclass(frozen=True)
@@ -18,49 +24,60 @@ class Views:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    async def _all(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+    async def _all(self, query: Query, *params: Any) -> list[dict[str, Any]]:
         async with self._pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(sql, params)
+            await cur.execute(query, params)
             return await cur.fetchall()
 
-    async def _one(self, sql: str, *params: Any) -> dict[str, Any] | None:
-        rows = await self._all(sql, *params)
+    async def _one(self, query: Query, *params: Any) -> dict[str, Any] | None:
+        rows = await self._all(query, *params)
         return rows[0] if rows else None
 
     async def _page(
         self,
         table: str,
         key: str,
-        order: str,
-        where: str,
-        params: tuple[Any, ...],
+        order: tuple[str, ...],
+        where: Mapping[str, Any],
         after: Any = None,
         before: Any = None,
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
-        columns: str = "*",
+        columns: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
         """Keyset paging in `order`: the rows just later than (`after`) or just earlier than
         (`before`) the row whose `key` is given, or from the start; returned oldest first, or
-        newest first with `newest_first`. The cursor row is looked up within `where` too, so an
-        id of someone else's row pages like an unknown id (nothing), never revealing its place."""
-        sql = f"SELECT {columns} FROM {table} WHERE {where}"  # noqa: S608 - table and columns are ours
-        args: list[Any] = list(params)
+        newest first with `newest_first`. `where` holds the values some columns must equal (the
+        page's owner); the cursor row is looked up within it too, so an id of someone else's row
+        pages like an unknown id (nothing), never revealing its place."""
+        relation = sql.Identifier(table)
+        scope = (
+            sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in where)
+            if where
+            else sql.SQL("true")
+        )
+        keyset = sql.SQL(", ").join(map(sql.Identifier, order))
+        fields = sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
+        query = sql.SQL("SELECT {} FROM {} WHERE {}").format(fields, relation, scope)
+        args: list[Any] = list(where.values())
         if after is not None or before is not None:
-            cursor = f"SELECT {order} FROM {table} WHERE {key} = %s AND {where}"  # noqa: S608
-            sql += f" AND ({order}) {'>' if after is not None else '<'} ({cursor})"
-            args += [after if after is not None else before, *params]
+            cursor = sql.SQL("SELECT {} FROM {} WHERE {} = %s AND {}").format(
+                keyset, relation, sql.Identifier(key), scope
+            )
+            query += sql.SQL(" AND ({}) {} ({})").format(keyset, sql.SQL(">" if after is not None else "<"), cursor)
+            args += [after if after is not None else before, *where.values()]
             direction = "ASC" if after is not None else "DESC"
         else:
             direction = "DESC" if newest_first else "ASC"
-        ordering = ", ".join(f"{column} {direction}" for column in order.split(", "))
-        rows = await self._all(f"{sql} ORDER BY {ordering} LIMIT %s OFFSET %s", *args, limit or 1_000_000, offset)
+        ordering = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(direction)) for c in order)
+        query += sql.SQL(" ORDER BY {} LIMIT %s OFFSET %s").format(ordering)
+        rows = await self._all(query, *args, limit or 1_000_000, offset)
         return rows if direction == ("DESC" if newest_first else "ASC") else rows[::-1]
 
     async def user_ids(self, after: UUID | None = None, limit: int | None = None) -> list[UUID]:
-        rows = await self._page("view_users", "user_id", "created_at, user_id", "true", (), after, None, limit)
+        rows = await self._page("view_users", "user_id", ("created_at", "user_id"), {}, after, None, limit)
         return [r["user_id"] for r in rows]
 
     async def user_exists(self, user_id: UUID) -> bool:
@@ -84,7 +101,7 @@ class Views:
         return [r["masked"] for r in rows]
 
     async def agents(self, user_id: UUID, after: UUID | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        return await self._page("view_agents", "id", "created_at, id", "user_id = %s", (user_id,), after, None, limit)
+        return await self._page("view_agents", "id", _BY_TIME, {"user_id": user_id}, after, None, limit)
 
     async def agent_named(self, user_id: UUID, name: str | None) -> dict[str, Any] | None:
         """The user's agent of that name (or id, as text); with no name, their oldest agent."""
@@ -114,9 +131,8 @@ class Views:
         return await self._page(
             "view_messages",
             "id",
-            "position, seq",
-            "agent_id = %s",
-            (agent_id,),
+            _BY_LOG,
+            {"agent_id": agent_id},
             after,
             before,
             count,
@@ -144,14 +160,13 @@ class Views:
         return await self._page(
             "view_passages",
             "id",
-            "position, seq",
-            "agent_id = %s",
-            (agent_id,),
+            _BY_LOG,
+            {"agent_id": agent_id},
             after,
             before,
             limit,
             start,
-            columns="id, text, created_at",
+            columns=("id", "text", "created_at"),
         )
 
     async def catalogue(self, user_id: UUID, kind: str) -> list[dict[str, Any]]:
@@ -170,9 +185,8 @@ class Views:
         return await self._page(
             "view_assistants",
             "id",
-            "created_at, id",
-            "user_id = %s",
-            (user_id,),
+            _BY_TIME,
+            {"user_id": user_id},
             after,
             before,
             limit,
@@ -191,9 +205,8 @@ class Views:
         return await self._page(
             "view_thread_messages",
             "id",
-            "position, seq",
-            "thread_id = %s",
-            (thread_id,),
+            _BY_LOG,
+            {"thread_id": thread_id},
             after,
             before,
             limit,
@@ -211,9 +224,8 @@ class Views:
         return await self._page(
             "view_runs",
             "id",
-            "created_at, id",
-            "thread_id = %s",
-            (thread_id,),
+            _BY_TIME,
+            {"thread_id": thread_id},
             after,
             before,
             limit,
@@ -226,7 +238,7 @@ class Views:
     # data sources
 
     async def sources(self, user_id: UUID, after: UUID | None, limit: int | None) -> list[dict[str, Any]]:
-        return await self._page("view_sources", "id", "created_at, id", "user_id = %s", (user_id,), after, None, limit)
+        return await self._page("view_sources", "id", _BY_TIME, {"user_id": user_id}, after, None, limit)
 
     async def source(
         self, user_id: UUID, source_id: UUID | None = None, name: str | None = None
@@ -238,14 +250,10 @@ class Views:
         )
 
     async def source_documents(self, source_id: UUID, after: UUID | None, limit: int | None) -> list[dict[str, Any]]:
-        return await self._page(
-            "view_source_documents", "id", "created_at, id", "source_id = %s", (source_id,), after, None, limit
-        )
+        return await self._page("view_source_documents", "id", _BY_TIME, {"source_id": source_id}, after, None, limit)
 
     async def source_passages(self, source_id: UUID, after: UUID | None, limit: int | None) -> list[dict[str, Any]]:
-        return await self._page(
-            "view_source_passages", "id", "position, seq", "source_id = %s", (source_id,), after, None, limit
-        )
+        return await self._page("view_source_passages", "id", _BY_LOG, {"source_id": source_id}, after, None, limit)
 
     async def attached_sources(self, agent_id: UUID) -> list[str]:
         rows = await self._all(

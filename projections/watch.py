@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 import psycopg
 import structlog
+from psycopg import sql
 
-from projections.base import CHANNEL
+from projections.base import CHANNEL, tracking_table
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +81,7 @@ class ProjectionWatch:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
                     await self._reread(conn)
                     if delay > _RETRY_FIRST:
                         log.info("projection.watch_reconnected")
@@ -100,7 +101,7 @@ class ProjectionWatch:
     async def _reread(self, conn: psycopg.AsyncConnection) -> None:
         for view in list(self._positions):
             cur = await conn.execute(
-                f"SELECT notification_id FROM {view}_tracking WHERE application_name = 'memgpt'"  # noqa: S608
+                sql.SQL("SELECT notification_id FROM {} WHERE application_name = 'memgpt'").format(tracking_table(view))
             )
             row = await cur.fetchone()
             if row and row[0] is not None:
