@@ -8,6 +8,8 @@ model's own (passed in: this module does no I/O).
 import re
 from collections.abc import Callable
 
+from domain.configs import EmbeddingConfig
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -85,3 +87,8 @@ def chunk(text: str, limit: int, count: Callable[[str], int]) -> list[str]:
     if current:
         passages.append(current)
     return passages
+
+
+def by_config(text: str, config: EmbeddingConfig, count: Callable[[str], int]) -> list[str]:
+    """Passages as the configuration's embedder takes them: of at most its `embedding_chunk_size`."""
+    return chunk(text, config.chunk_size, count)

@@ -13,6 +13,7 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 
 import migrations
+from domain import configs
 from domain.services.app import MemGPT
 from projections.runner import VIEW_NAMES, ProjectionHost
 from projections.views import Views
@@ -21,7 +22,7 @@ from runtime.adapters.embedded import EmbeddedChat
 from runtime.adapters.embeddings import Embedders, EmbedderSource
 from runtime.adapters.llm import Models, ModelSource, Retry
 from runtime.archival import Archival, EmbeddingFiller
-from runtime.config import EMBEDDED_LLM, Config
+from runtime.config import Config
 from runtime.database import POOL_TIMEOUT, RECONNECT_TIMEOUT, Database, bound_reconnects, eventsourcing_env
 from runtime.endpoints import Endpoints
 from runtime.tail import LogTail
@@ -126,7 +127,7 @@ def bootstrap(
         Path(config.embedded_gguf) if config.embedded_gguf else None,
         config.home / "models",
         config.home / "run",
-        n_ctx=int(EMBEDDED_LLM["context_window"]),
+        n_ctx=configs.EMBEDDED_LLM.window,
     )
     endpoints = Endpoints.of(config)
     models = models or Models(http, endpoints, Retry(config.llm_attempts, config.llm_backoff), embedded)

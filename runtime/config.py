@@ -9,28 +9,17 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from domain import catalogue
+from domain import catalogue, configs
+from domain.configs import LOCAL_TYPES, EmbeddingConfig, LLMConfig
 from runtime import settings_file
-from runtime.endpoints import LOCAL_TYPES, Provider
+from runtime.endpoints import Provider
 
 DEFAULT_USER_ID = UUID("00000000-0000-0000-0000-000000000000")
 
-# New agents use these unless MEMGPT_* variables say otherwise: the embedded model and embedder,
-# so a fresh install works offline with no prior configuration.
-EMBEDDED_LLM: dict[str, Any] = {
-    "model": "qwen2.5-coder-1.5b-instruct-q4_k_m",
-    "model_endpoint_type": "local",
-    "model_endpoint": None,
-    "model_wrapper": None,
-    "context_window": 8192,
-}
-EMBEDDED_EMBEDDING: dict[str, Any] = {
-    "embedding_endpoint_type": "local",
-    "embedding_endpoint": None,
-    "embedding_model": "all-MiniLM-L6-v2",
-    "embedding_dim": 384,
-    "embedding_chunk_size": 300,
-}
+# New agents use these unless the config file or MEMGPT_* variables say otherwise (`domain.configs`:
+# the embedded model and embedder), as the dicts agents store.
+EMBEDDED_LLM: dict[str, Any] = configs.EMBEDDED_LLM.to_dict()
+EMBEDDED_EMBEDDING: dict[str, Any] = configs.EMBEDDED_EMBEDDING.to_dict()
 
 
 def _overrides(env: Mapping[str, str], names: Mapping[str, str], ints: set[str]) -> dict[str, Any]:
@@ -57,24 +46,16 @@ def _providers(
     `[provider.NAME]` sections and MEMGPT_PROVIDERS=NAME,... with MEMGPT_PROVIDER_<NAME>_* variables."""
     key = env.get("OPENAI_API_KEY") or None
     found: dict[str, Provider] = {}
-    if (llm.get("model_endpoint_type") or "").lower() not in LOCAL_TYPES and llm.get("model_endpoint"):
+    chat, embedder = LLMConfig.from_dict(llm), EmbeddingConfig.from_dict(embedding)
+    if chat.endpoint_kind not in LOCAL_TYPES and chat.model_endpoint:
         found["default"] = Provider(
-            "default",
-            llm.get("model_endpoint_type") or "openai",
-            llm["model_endpoint"],
-            key,
-            _models(env.get("MEMGPT_MODELS")),
+            "default", chat.endpoint_type, chat.model_endpoint, key, _models(env.get("MEMGPT_MODELS"))
         )
-    if (embedding.get("embedding_endpoint_type") or "").lower() not in LOCAL_TYPES and embedding.get(
-        "embedding_endpoint"
-    ):
+    if embedder.endpoint_kind not in LOCAL_TYPES and embedder.embedding_endpoint:
         default = found.get("default")
-        if default is None or default.endpoint.rstrip("/") != embedding["embedding_endpoint"].rstrip("/"):
+        if default is None or default.endpoint.rstrip("/") != embedder.embedding_endpoint.rstrip("/"):
             found["default-embedding"] = Provider(
-                "default-embedding",
-                embedding.get("embedding_endpoint_type") or "openai",
-                embedding["embedding_endpoint"],
-                key,
+                "default-embedding", embedder.endpoint_type, embedder.embedding_endpoint, key
             )
     named = dict(saved.get("providers", {}))
     for name in _models(env.get("MEMGPT_PROVIDERS")):

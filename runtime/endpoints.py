@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 from cryptography.fernet import Fernet, InvalidToken
 
+from domain.configs import LOCAL_TYPES, EmbeddingConfig, LLMConfig
+
 if TYPE_CHECKING:
     from runtime.config import Config
 
-LOCAL_TYPES = frozenset({"local", "embedded", "hugging-face"})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 Kind = Literal["llm", "embedding"]
@@ -37,6 +38,7 @@ FIELDS: dict[Kind, tuple[str, str, str]] = {
     "embedding": ("embedding_endpoint_type", "embedding_endpoint", "embedding_model"),
 }
 SEALED = "api_key_sealed"  # where an agent's own key is kept, encrypted
+CONFIGS: dict[Kind, type[LLMConfig] | type[EmbeddingConfig]] = {"llm": LLMConfig, "embedding": EmbeddingConfig}
 
 
 class EndpointRefused(Exception):
@@ -168,9 +170,8 @@ class Endpoints:
         provider = self.named(value)
         return provider.name if provider else value
 
-    def _provider(self, config: dict[str, Any], kind: Kind) -> Provider | None:
-        _, endpoint, _ = FIELDS[kind]
-        return self.named(config.get("provider")) or self.named(config.get(endpoint))
+    def _provider(self, config: LLMConfig | EmbeddingConfig) -> Provider | None:
+        return self.named(config.provider) or self.named(config.endpoint)
 
     @staticmethod
     def _check_model(provider: Provider, model: str | None, kind: Kind) -> None:
@@ -184,15 +185,15 @@ class Endpoints:
     async def accept(self, config: dict[str, Any], kind: Kind) -> dict[str, Any]:
         """The config to store for a new agent; `EndpointRefused` (422) when the server will not
         call that endpoint for this user. A user's own key comes back sealed."""
-        type_field, endpoint_field, model_field = FIELDS[kind]
+        type_field, endpoint_field, _ = FIELDS[kind]
         config = dict(config)
         key = config.pop("api_key", None)
         config.pop(SEALED, None)  # only the server seals
         requested = config.pop("provider", None)
-        endpoint_type = (config.get(type_field) or "").lower()
-        if endpoint_type in LOCAL_TYPES and not requested:
+        given = CONFIGS[kind].from_dict(config)
+        if given.endpoint_kind in LOCAL_TYPES and not requested:
             return config
-        provider = self.named(requested) if requested else self.named(config.get(endpoint_field))
+        provider = self.named(requested) if requested else self.named(given.endpoint)
         if requested and provider is None:
             raise EndpointRefused(f"No provider is named {requested!r}; GET /api/models lists them.")
         if provider is not None:
@@ -201,13 +202,13 @@ class Endpoints:
                     f"{endpoint_field} names the server's provider {provider.name!r}, which uses the server's own key; "
                     "api_key is for endpoints of your own."
                 )
-            self._check_model(provider, config.get(model_field), kind)
+            self._check_model(provider, given.model_name, kind)
             return config | {
                 type_field: provider.endpoint_type,
                 endpoint_field: provider.endpoint,
                 "provider": provider.name,
             }
-        url = config.get(endpoint_field)
+        url = given.endpoint
         if not url:
             raise EndpointRefused(f"{endpoint_field} is missing: name one of the server's providers (GET /api/models).")
         if not self.allow_user:
@@ -218,22 +219,22 @@ class Endpoints:
         await self.check(url)
         return config | ({SEALED: self._sealer.seal(key)} if key else {})
 
-    def target(self, config: dict[str, Any], kind: Kind) -> Target:
+    def target(self, config: LLMConfig | EmbeddingConfig, kind: Kind) -> Target:
         """Where a stored agent's calls go, and with which key, as the operator configures it now."""
-        type_field, endpoint_field, model_field = FIELDS[kind]
-        model = config.get(model_field) or ""
-        provider = self._provider(config, kind)
+        _, endpoint_field, _ = FIELDS[kind]
+        model = config.model_name or ""
+        provider = self._provider(config)
         if provider is not None:
             self._check_model(provider, model, kind)
             return Target(provider.endpoint_type, provider.endpoint, model, provider.api_key, operator=True)
-        url = config.get(endpoint_field)
+        url = config.endpoint
         if not url:
             raise EndpointRefused(f"The agent's {kind}_config names no endpoint.")
         if not self.allow_user:
             raise EndpointRefused(f"The agent's {endpoint_field} is not one of this server's providers.")
-        sealed = config.get(SEALED)
+        sealed = config.api_key_sealed
         key = self._sealer.open(sealed) if isinstance(sealed, str) else None
-        return Target((config.get(type_field) or "openai").lower(), url, model, key, operator=False)
+        return Target(config.endpoint_kind, url, model, key, operator=False)
 
     async def check(self, url: str) -> list[str]:
         """The addresses a user's endpoint resolves to, once every one is allowed."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from uuid import UUID
 
 from domain import chunks
+from domain.configs import EmbeddingConfig
 from runtime.bootstrap import Services, bootstrap
 from runtime.config import Config
 
@@ -74,12 +75,11 @@ async def load(services: Services, args: argparse.Namespace) -> int:
     try:
         user_id = services.config.default_user_id
         agent = await _agent(services, user_id, args.agent)
-        config = agent["embedding_config"]
-        embedder = services.embedders.for_config(config)
-        size = int(config.get("embedding_chunk_size") or 300)
+        embedder = services.embedders.for_config(agent["embedding_config"])
+        config = EmbeddingConfig.from_dict(agent["embedding_config"])
         pieces: list[str] = []
         for _, text in texts([Path(p) for p in args.paths]):
-            pieces += await asyncio.to_thread(chunks.chunk, text, size, embedder.count_tokens)
+            pieces += await asyncio.to_thread(chunks.by_config, text, config, embedder.count_tokens)
         stored = Progress("Storing passages", len(pieces))
         for start in range(0, len(pieces), BATCH):
             await asyncio.to_thread(services.app.insert_passages, user_id, agent["id"], pieces[start : start + BATCH])

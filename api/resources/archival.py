@@ -10,6 +10,7 @@ from api.http import operation
 from api.resources.agents import AgentReader
 from api.schemas import memgpt as s
 from domain import chunks
+from domain.configs import EmbeddingConfig
 from domain.services.app import MemGPT
 from projections.views import Views
 from runtime.adapters.embeddings import EmbedderSource, EmbeddingUnavailable
@@ -62,8 +63,9 @@ class Archival:
             embedder = self._embedders.for_config(config)
         except EmbeddingUnavailable as e:  # the agent's own configuration, not this request, is at fault
             raise falcon.HTTPConflict(description=str(e)) from None
-        size = int(config.get("embedding_chunk_size") or 300)
-        pieces = await asyncio.to_thread(chunks.chunk, body.content, size, embedder.count_tokens)
+        pieces = await asyncio.to_thread(
+            chunks.by_config, body.content, EmbeddingConfig.from_dict(config), embedder.count_tokens
+        )
         ids = await self._run(self._app.insert_passages, req.context.principal.user_id, agent_id, pieces)
         return s.InsertAgentArchivalMemoryResponse(ids)
 

@@ -15,7 +15,8 @@ from api.auth import Authenticator
 from api.http import operation
 from api.paging import after_name
 from api.schemas import memgpt as s
-from domain import catalogue
+from domain import catalogue, configs
+from domain.configs import EMBEDDED_CHAT_TYPES, LLMConfig
 from domain.functions import SCHEMAS, TAGS, schemas_for
 from domain.services.app import MemGPT
 from projections.views import Views
@@ -170,10 +171,10 @@ class Tools:
         return _tool(name)
 
 
-def _entry(llm: dict[str, Any], name: str | None = None, endpoint: str | None = None) -> s.ModelEntry:
-    model = name or llm.get("model") or ""
-    kind, wrapper = llm.get("model_endpoint_type") or "openai", llm.get("model_wrapper")
-    return s.ModelEntry(model, endpoint, kind, wrapper, llm.get("context_window"), model, endpoint, kind, wrapper)
+def _entry(llm: LLMConfig, name: str | None = None, endpoint: str | None = None) -> s.ModelEntry:
+    model = name or llm.model or ""
+    kind, wrapper = llm.endpoint_type, llm.model_wrapper
+    return s.ModelEntry(model, endpoint, kind, wrapper, llm.context_window, model, endpoint, kind, wrapper)
 
 
 def _shown(endpoints: Endpoints, req: Request, endpoint: str | None) -> str | None:
@@ -202,24 +203,24 @@ class Models:
             return []  # an endpoint that cannot list its models still has the configured one
 
     async def _entries(self, req: Request) -> list[s.ModelEntry]:
-        llm = self._config.default_llm_config
-        default = self._endpoints.named(llm.get("model_endpoint"))
-        entries = [_entry(llm, endpoint=_shown(self._endpoints, req, llm.get("model_endpoint")))]
-        if default is not None and llm.get("model_endpoint_type") not in ("local", "embedded"):
+        llm = LLMConfig.from_dict(self._config.default_llm_config)
+        default = self._endpoints.named(llm.model_endpoint)
+        entries = [_entry(llm, endpoint=_shown(self._endpoints, req, llm.model_endpoint))]
+        if default is not None and llm.model_endpoint_type not in EMBEDDED_CHAT_TYPES:
             served = default.models or tuple(await self._served(default))
             entries += [
                 _entry(llm, name, _shown(self._endpoints, req, default.endpoint))
                 for name in served
-                if name != llm.get("model")
+                if name != llm.model
             ]
         for provider in self._endpoints.providers:
             if provider is default or provider.name == "default-embedding":
                 continue
-            chat = {"model_endpoint_type": provider.endpoint_type, "context_window": None, "model_wrapper": None}
+            chat = LLMConfig(model_endpoint_type=provider.endpoint_type)
             shown = provider.endpoint if req.context.principal.is_admin else provider.name
             entries += [_entry(chat, name, shown) for name in provider.models or await self._served(provider)]
-        if llm.get("model_endpoint_type") not in ("local", "embedded"):
-            entries.append(_entry(EMBEDDED_LLM))
+        if llm.model_endpoint_type not in EMBEDDED_CHAT_TYPES:
+            entries.append(_entry(configs.EMBEDDED_LLM))
         return entries
 
     @operation(

@@ -12,6 +12,7 @@ from api.http import operation, read_upload
 from api.paging import next_cursor
 from api.schemas import memgpt as s
 from domain import chunks
+from domain.configs import EmbeddingConfig
 from domain.messages import clean
 from domain.services.app import MemGPT
 from projections.views import Views
@@ -102,8 +103,9 @@ class Sources(_Base):
         text = clean(text) or ""  # storable: no NUL or lone surrogate may reach a view
         config = row["embedding_config"]
         embedder = self._embedders.for_config(config)
-        size = int(config.get("embedding_chunk_size") or 300)
-        pieces = await asyncio.to_thread(chunks.chunk, text, size, embedder.count_tokens)
+        pieces = await asyncio.to_thread(
+            chunks.by_config, text, EmbeddingConfig.from_dict(config), embedder.count_tokens
+        )
         _, added = await self._run(self._app.add_document, req.context.principal.user_id, source_id, filename, pieces)
         return s.UploadFileToSourceResponse(source_model(row), added, 1)
 

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from runtime.endpoints import LOCAL_TYPES, EndpointRefused, Endpoints
+from domain.configs import EmbeddingConfig
+from runtime.endpoints import EndpointRefused, Endpoints
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
 LOCAL_DIM = 384
@@ -166,18 +167,18 @@ class Embedders:
         self.local = LocalEmbedder()
 
     def for_config(self, config: dict[str, Any]) -> Embedder:
-        kind = (config.get("embedding_endpoint_type") or "local").lower()
-        if kind in LOCAL_TYPES and not config.get("provider"):
+        typed = EmbeddingConfig.from_dict(config)
+        if typed.local:
             return self.local
         try:
-            target = self._endpoints.target(config, "embedding")
+            target = self._endpoints.target(typed, "embedding")
         except EndpointRefused as e:
             raise EmbeddingUnavailable(str(e)) from None
         return OpenAIEmbedder(
             self._http,
             target.url,
             target.model,
-            int(config.get("embedding_dim") or 1536),
+            typed.dim,
             target.api_key,
             None if target.operator else self._endpoints,
         )

@@ -14,6 +14,7 @@ from uuid import uuid4
 
 import httpx
 
+from domain.configs import LLMConfig
 from domain.messages import ToolCall
 from domain.step import Reply
 from runtime.endpoints import EndpointRefused, Endpoints
@@ -189,11 +190,11 @@ class Models:
         self._embedded = embedded
 
     def for_agent(self, llm_config: dict[str, Any]) -> ChatModel:
-        kind = (llm_config.get("model_endpoint_type") or "openai").lower()
-        if kind in ("local", "embedded") and not llm_config.get("provider"):
+        config = LLMConfig.from_dict(llm_config)
+        if config.embedded:
             return self._embedded
         try:
-            target = self._endpoints.target(llm_config, "llm")
+            target = self._endpoints.target(config, "llm")
         except EndpointRefused as e:
             raise LLMUnavailable(str(e)) from None
         return OpenAIChat(

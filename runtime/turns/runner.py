@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from domain import chunks, prompt, step
 from domain.agents import Agent
+from domain.configs import EmbeddingConfig, LLMConfig
 from domain.errors import DomainError
 from domain.services.app import MemGPT
 from runtime.adapters.embeddings import EmbedderSource
@@ -193,12 +194,12 @@ class TurnRunner:
     def _chunked(self, agent: Agent, texts: tuple[str, ...]) -> list[str]:
         """Long inserts become several passages of at most `embedding_chunk_size` tokens."""
         embedder = self._embedders.for_config(agent.embedding_config)
-        size = int(agent.embedding_config.get("embedding_chunk_size") or 300)
-        return [piece for text in texts for piece in chunks.chunk(text, size, embedder.count_tokens)]
+        config = EmbeddingConfig.from_dict(agent.embedding_config)
+        return [piece for text in texts for piece in chunks.by_config(text, config, embedder.count_tokens)]
 
     async def _fit(self, agent: Agent, turn_id: UUID, model: ChatModel) -> Agent:
         """Summarise the oldest messages while the prompt overflows the context window."""
-        window = int(agent.llm_config.get("context_window") or 8192)
+        window = LLMConfig.from_dict(agent.llm_config).window
         while model.count_tokens(prompt.chat_messages(agent), prompt.tools(agent)) > window:
             hidden = prompt.summarisable(agent.messages)
             if not hidden:
@@ -208,7 +209,7 @@ class TurnRunner:
         return agent
 
     async def _warn_if_full(self, agent: Agent, turn_id: UUID, model: ChatModel) -> tuple[Agent, bool]:
-        window = int(agent.llm_config.get("context_window") or 8192)
+        window = LLMConfig.from_dict(agent.llm_config).window
         used = model.count_tokens(prompt.chat_messages(agent), prompt.tools(agent))
         if agent.warned or used <= prompt.WARNING_FRACTION * window:
             return agent, False
