@@ -10,7 +10,7 @@ from api.http import operation
 from api.resources.agents import AgentReader
 from api.schemas import memgpt as s
 from domain import chunks
-from domain.services.app import MemGPT
+from domain.services.agents import AgentCommands
 from projections.views import Views
 from runtime.adapters.embeddings import EmbedderSource, EmbeddingUnavailable
 from runtime.commands import Commands
@@ -18,9 +18,9 @@ from runtime.commands import Commands
 DEFAULT_PAGE = 100
 
 
-class Archival:
-    def __init__(self, app: MemGPT, commands: Commands, views: Views, embedders: EmbedderSource) -> None:
-        self._app = app
+class ArchivalPassages:
+    def __init__(self, agents: AgentCommands, commands: Commands, views: Views, embedders: EmbedderSource) -> None:
+        self._agents = agents
         self._run = commands
         self._views = views
         self._embedders = embedders
@@ -64,7 +64,7 @@ class Archival:
             raise falcon.HTTPConflict(description=str(e)) from None
         size = int(config.get("embedding_chunk_size") or 300)
         pieces = await asyncio.to_thread(chunks.chunk, body.content, size, embedder.count_tokens)
-        ids = await self._run(self._app.insert_passages, req.context.principal.user_id, agent_id, pieces)
+        ids = await self._run(self._agents.insert_passages, req.context.principal.user_id, agent_id, pieces)
         return s.InsertAgentArchivalMemoryResponse(ids)
 
     @operation("Delete a passage", query=s.PassageQuery, response=s.DeleteAgentArchivalMemoryResponse, errors=(404,))
@@ -74,5 +74,5 @@ class Archival:
         await self._reader.row(req, agent_id)
         if await self._views.passage(agent_id, query.id) is None:
             raise falcon.HTTPNotFound(description=f"Memory id={query.id} not found")
-        await self._run(self._app.delete_passage, req.context.principal.user_id, agent_id, query.id)
+        await self._run(self._agents.delete_passage, req.context.principal.user_id, agent_id, query.id)
         return s.DeleteAgentArchivalMemoryResponse(f"Memory id={query.id} successfully deleted")
