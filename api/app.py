@@ -14,7 +14,7 @@ from api.resources import admin, agents, archival, assistants, catalogue, health
 from runtime.bootstrap import Services, bootstrap
 from runtime.commands import Commands
 from runtime.config import Config
-from runtime.turns.follow import Turns
+from runtime.turns.follow import TurnFollower
 
 VERSION = "0.3.4"  # the MemGPT API release this server speaks
 
@@ -36,15 +36,15 @@ ROUTES: tuple[Route, ...] = (
     Route("/admin/views", admin.SetAside),
     Route("/admin/views/retry", admin.SetAside, "retry"),
     Route("/api/auth", catalogue.Auth),
-    Route("/api/agents", agents.Agents),
+    Route("/api/agents", agents.AgentList),
     Route("/api/agents/config", agents.AgentConfig),
     Route("/api/agents/rename", agents.AgentRename),
     Route("/api/agents/memory", agents.AgentMemory),
-    Route("/api/agents/{agent_id:uuid}", agents.Agent),
+    Route("/api/agents/{agent_id:uuid}", agents.AgentItem),
     Route("/api/agents/{agent_id:uuid}/config", agents.AgentConfig, "path"),
     Route("/api/agents/{agent_id:uuid}/rename", agents.AgentRename, "path"),
     Route("/api/agents/{agent_id:uuid}/memory", agents.AgentMemory, "path"),
-    Route("/api/agents/{agent_id:uuid}/archival", archival.Archival),
+    Route("/api/agents/{agent_id:uuid}/archival", archival.ArchivalPassages),
     Route("/api/agents/message", messages.Messages),
     Route("/api/agents/{agent_id:uuid}/messages", messages.Messages, "path"),
     Route("/api/agents/{agent_id:uuid}/messages-cursor", messages.Messages, "cursor"),
@@ -58,20 +58,20 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/presets/{name}", catalogue.Presets, "one"),
     Route("/api/tools", catalogue.Tools),
     Route("/api/tools/{name}", catalogue.Tools, "one"),
-    Route("/api/models", catalogue.Models),
+    Route("/api/models", catalogue.ModelList),
     Route("/api/config", catalogue.ServerConfig),
-    Route("/api/sources", sources.Sources),
-    Route("/api/sources/{source_id:uuid}", sources.Sources, "one"),
-    Route("/api/sources/upload", sources.Sources, "upload"),
-    Route("/api/sources/{source_id:uuid}/upload", sources.Sources, "upload_path"),
+    Route("/api/sources", sources.SourceList),
+    Route("/api/sources/{source_id:uuid}", sources.SourceList, "one"),
+    Route("/api/sources/upload", sources.SourceList, "upload"),
+    Route("/api/sources/{source_id:uuid}/upload", sources.SourceList, "upload_path"),
     Route("/api/sources/attach", sources.Attachments, "attach"),
     Route("/api/sources/detach", sources.Attachments, "detach"),
     Route("/api/sources/{source_id:uuid}/attach", sources.Attachments, "attach_path"),
     Route("/api/sources/{source_id:uuid}/detach", sources.Attachments, "detach_path"),
     Route("/api/sources/{source_id:uuid}/passages", sources.SourceContents, "passages"),
     Route("/api/sources/{source_id:uuid}/documents", sources.SourceContents, "documents"),
-    Route("/v1/assistants", assistants.Assistants, document="assistants"),
-    Route("/v1/assistants/{assistant_id:uuid}", assistants.Assistants, "one", "assistants"),
+    Route("/v1/assistants", assistants.AssistantList, document="assistants"),
+    Route("/v1/assistants/{assistant_id:uuid}", assistants.AssistantList, "one", "assistants"),
     Route("/v1/threads", assistants.Threads, document="assistants"),
     Route("/v1/threads/{thread_id:uuid}", assistants.Threads, "one", "assistants"),
     Route("/v1/threads/{thread_id:uuid}/messages", assistants.ThreadMessages, document="assistants"),
@@ -95,37 +95,38 @@ class Lifecycle:
 
 
 def _resources(services: Services, authenticator: Authenticator) -> dict[type, Any]:
-    cfg, app, views = services.config, services.app, services.views
+    cfg, groups, views = services.config, services.commands, services.views
     run = Commands(services.watch, cfg.view_wait_seconds)
-    turns = Turns(run, services.tail, cfg.turn_timeout)
+    follower = TurnFollower(run, services.tail, cfg.turn_timeout)
     limits = UserLimits(services.pool, cfg)
+    accounts, agents_, turns = groups.accounts, groups.agents, groups.turns
     return {
         health.Health: health.Health(),
         health.Ready: health.Ready(services.pool, services.watch),
-        messages.Messages: messages.Messages(app, turns, views, limits),
-        archival.Archival: archival.Archival(app, run, views, services.embedders),
-        messages.Command: messages.Command(app, run, turns, views, limits),
-        admin.Users: admin.Users(app, run, views, cfg.default_user_id),
-        admin.Keys: admin.Keys(app, run, views),
-        admin.SetAside: admin.SetAside(app, services.database.dsn),
+        messages.Messages: messages.Messages(turns, follower, views, limits),
+        archival.ArchivalPassages: archival.ArchivalPassages(agents_, run, views, services.embedders),
+        messages.Command: messages.Command(agents_, turns, run, follower, views, limits),
+        admin.Users: admin.Users(accounts, run, views, cfg.default_user_id),
+        admin.Keys: admin.Keys(accounts, run, views),
+        admin.SetAside: admin.SetAside(groups.store, services.database.dsn),
         catalogue.Auth: catalogue.Auth(authenticator, cfg.default_user_id),
-        agents.Agents: agents.Agents(app, run, views, cfg),
-        agents.Agent: agents.Agent(app, run, views, cfg),
+        agents.AgentList: agents.AgentList(agents_, run, views, cfg),
+        agents.AgentItem: agents.AgentItem(agents_, run, views, cfg),
         agents.AgentConfig: agents.AgentConfig(views, cfg),
-        agents.AgentRename: agents.AgentRename(app, run, views, cfg),
-        agents.AgentMemory: agents.AgentMemory(app, run, views),
-        catalogue.Humans: catalogue.Humans(app, run, views),
-        catalogue.Personas: catalogue.Personas(app, run, views),
-        catalogue.Presets: catalogue.Presets(app, run, views),
+        agents.AgentRename: agents.AgentRename(agents_, run, views, cfg),
+        agents.AgentMemory: agents.AgentMemory(agents_, run, views),
+        catalogue.Humans: catalogue.Humans(accounts, run, views),
+        catalogue.Personas: catalogue.Personas(accounts, run, views),
+        catalogue.Presets: catalogue.Presets(accounts, run, views),
         catalogue.Tools: catalogue.Tools(),
-        sources.Sources: sources.Sources(app, run, views, cfg, services.embedders),
-        sources.Attachments: sources.Attachments(app, run, views),
-        sources.SourceContents: sources.SourceContents(app, run, views),
-        assistants.Assistants: assistants.Assistants(app, run, views),
-        assistants.Threads: assistants.Threads(app, run, views),
-        assistants.ThreadMessages: assistants.ThreadMessages(app, run, views),
-        assistants.Runs: assistants.Runs(app, run, views, cfg),
-        catalogue.Models: catalogue.Models(cfg, services.http),
+        sources.SourceList: sources.SourceList(groups.sources, run, views, cfg, services.embedders),
+        sources.Attachments: sources.Attachments(groups.sources, run, views),
+        sources.SourceContents: sources.SourceContents(groups.sources, run, views),
+        assistants.AssistantList: assistants.AssistantList(groups.assistants, run, views),
+        assistants.Threads: assistants.Threads(groups.assistants, run, views),
+        assistants.ThreadMessages: assistants.ThreadMessages(groups.assistants, run, views),
+        assistants.Runs: assistants.Runs(groups.assistants, run, views, cfg),
+        catalogue.ModelList: catalogue.ModelList(cfg, services.http),
         catalogue.ServerConfig: catalogue.ServerConfig(cfg, VERSION),
     }
 

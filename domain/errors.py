@@ -37,6 +37,14 @@ class DefaultUserProtected(Conflict):
     pass
 
 
+class DefaultPresetProtected(Conflict):
+    """The shared default presets belong to every user; none may delete them."""
+
+
+class PresetNotFound(NotFound):
+    """The user has no preset of that name."""
+
+
 class CatalogueNameTaken(Conflict):
     pass
 

@@ -7,7 +7,14 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain import catalogue
-from domain.errors import CatalogueNameTaken, KeyNotFound, UnknownCatalogueEntry, UserNotFound
+from domain.errors import (
+    CatalogueNameTaken,
+    DefaultPresetProtected,
+    KeyNotFound,
+    PresetNotFound,
+    UnknownCatalogueEntry,
+    UserNotFound,
+)
 from domain.functions import SCHEMAS
 
 
@@ -81,8 +88,10 @@ class User(Aggregate):
 
     def delete_preset(self, name: str) -> None:
         self._check_active()
+        if name in catalogue.PRESETS:
+            raise DefaultPresetProtected("The shared default presets cannot be deleted.")
         if name not in self.presets:
-            raise UnknownCatalogueEntry(f"No preset of yours is named {name!r}.")
+            raise PresetNotFound(f"No preset of yours is named {name!r}")
         self._preset_deleted(name=name)
 
     @event("PresetDeleted", topic="memgpt.User.PresetDeleted")

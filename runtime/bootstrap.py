@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 import migrations
 from domain import configs
-from domain.services.app import MemGPT
+from domain.services.app import CommandGroups, MemGPT
 from projections.runner import VIEW_NAMES, ProjectionHost
 from projections.views import Views
 from projections.watch import ProjectionWatch
@@ -37,7 +37,7 @@ log = structlog.get_logger(__name__)
 class Services:
     config: Config
     database: Database
-    app: MemGPT
+    commands: CommandGroups
     views: Views
     watch: ProjectionWatch
     projections: ProjectionHost
@@ -78,7 +78,7 @@ class Services:
         await self.locks.close()
         await self.pool.close()
         await asyncio.to_thread(self.projections.stop)
-        self.app.close()
+        self.commands.store.close()
         self.database.stop()
 
 
@@ -109,9 +109,10 @@ def bootstrap(
     if applied:
         log.info("migrations.applied", names=applied)
     env = eventsourcing_env(dsn)
-    app = MemGPT(env=env)
-    bound_reconnects(app)
-    app.ensure_user(config.default_user_id)
+    store = MemGPT(env=env)
+    bound_reconnects(store)
+    commands = CommandGroups.on(store)
+    commands.accounts.ensure_user(config.default_user_id)
     pool = _pool(dsn, 8)
     # The turn runner's leases and sweep: short statements only, on a pool of their own so that
     # request traffic never delays a renewal.
@@ -122,7 +123,7 @@ def bootstrap(
         timeout=httpx.Timeout(config.llm_timeout, connect=10.0),
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
     )
-    tail = LogTail(dsn, pool, app.mapper)
+    tail = LogTail(dsn, pool, store.mapper)
     embedded = EmbeddedChat(
         Path(config.embedded_gguf) if config.embedded_gguf else None,
         config.home / "models",
@@ -135,12 +136,14 @@ def bootstrap(
     archival = Archival(pool, embedders)
     leases = Leases(locks, config.turn_lease_seconds)
     turns = (
-        TurnRunner(app, tail, locks, leases, models, Memories(pool, archival), embedders) if config.run_turns else None
+        TurnRunner(commands.turns, tail, locks, leases, models, Memories(pool, archival), embedders)
+        if config.run_turns
+        else None
     )
     return Services(
         config=config,
         database=database,
-        app=app,
+        commands=commands,
         views=Views(pool),
         watch=ProjectionWatch(dsn, VIEW_NAMES),
         projections=ProjectionHost(dsn, env),

@@ -75,3 +75,19 @@ def chat_server(dsn: str, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory
 def fresh_llm(llm: FakeLLM) -> FakeLLM:
     llm.reset()
     return llm
+
+
+@pytest.fixture(scope="module")
+def tenant() -> Iterator[FakeLLM]:
+    """A second scripted model: a tenant's own host (tests of users' endpoints)."""
+    fake = FakeLLM()
+    try:
+        yield fake
+    finally:
+        fake.close()
+
+
+@pytest.fixture
+def fresh_tenant(tenant: FakeLLM) -> FakeLLM:
+    tenant.reset()
+    return tenant

@@ -1,5 +1,7 @@
-"""Test helpers: a PostgreSQL to test against, and `memgpt server` run as a real process."""
+"""Test helpers: a PostgreSQL to test against, `memgpt server` run as a real process, and what a
+client does with it (create agents, send messages, read SSE), shared by the black-box tests."""
 
+import json
 import os
 import signal
 import socket
@@ -9,11 +11,14 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+if TYPE_CHECKING:
+    from tests.fake_llm import FakeLLM
 
 PASSWORD = "ilovellms"
 MEMGPT = str(Path(sys.executable).with_name("memgpt"))
@@ -129,3 +134,93 @@ def scripted_model_env(url: str) -> dict[str, str]:
         "MEMGPT_CONTEXT_WINDOW": "8192",
         "MEMGPT_LLM_BACKOFF": "0.01",
     }
+
+
+# Talking to a server as a client would (shared by the black-box tests).
+
+OPERATOR_KEY = "sk-test-secret"
+TENANT_KEY = "sk-tenant-own-key-7f3a9c"
+
+
+def create_agent(client: httpx.Client, **config: Any) -> str:
+    r = client.post("/api/agents", json={"config": config})
+    assert r.status_code == 200, r.text
+    return r.json()["agent_state"]["id"]
+
+
+def say(client: httpx.Client, agent_id: str, text: str, **extra: Any) -> list[dict[str, str]]:
+    r = client.post(
+        "/api/agents/message", json={"agent_id": agent_id, "message": text, "stream": False, "role": "user", **extra}
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["messages"]
+
+
+def kinds(messages: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [next((k, v) for k, v in m.items() if k not in ("date", "status")) for m in messages]
+
+
+def sse_events(response: httpx.Response) -> list[tuple[str | None, dict[str, str]]]:
+    """(id, data) per event of a text/event-stream body."""
+    events, current_id = [], None
+    for block in response.text.split("\n\n"):
+        data = None
+        for line in block.splitlines():
+            if line.startswith("id: "):
+                current_id = line[4:]
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+        if data is not None:
+            events.append((current_id, data))
+    return events
+
+
+def tenant_env(llm: "FakeLLM", **extra: str) -> dict[str, str]:
+    return {
+        "MEMGPT_MODEL_ENDPOINT_TYPE": "openai",
+        "MEMGPT_MODEL_ENDPOINT": llm.url,
+        "MEMGPT_MODEL": "gpt-4",
+        "MEMGPT_LLM_BACKOFF": "0.01",
+        "MEMGPT_LLM_ATTEMPTS": "2",
+        "OPENAI_API_KEY": OPERATOR_KEY,
+    } | extra
+
+
+def start_ready(admin_dsn: str, home: Path, env: dict[str, str], dsn: str | None = None) -> Server:
+    """A server whose views run (a fresh one may answer before they catch up with the log)."""
+    server = Server(home, dsn or fresh_database(admin_dsn), env=env).start()
+    with server.client(None) as c:
+        assert waits_for(lambda: c.get("/ready").status_code == 200, 60.0)
+    return server
+
+
+def new_user(server: Server) -> httpx.Client:
+    with server.client() as admin:
+        key = admin.post("/admin/users", json={}).json()["api_key"]
+    return server.client(key)
+
+
+def create_agent_raw(c: httpx.Client, **config: Any) -> httpx.Response:
+    return c.post("/api/agents", json={"config": config})
+
+
+def own_llm(tenant: "FakeLLM", **extra: Any) -> dict[str, Any]:
+    return {"model": "gpt-4", "model_endpoint_type": "openai", "model_endpoint": tenant.url} | extra
+
+
+def own_embedding(tenant: "FakeLLM", **extra: Any) -> dict[str, Any]:
+    return {
+        "embedding_endpoint_type": "openai",
+        "embedding_endpoint": tenant.url,
+        "embedding_model": "tenant-embed",
+        "embedding_dim": 8,
+    } | extra
+
+
+def waits_for(predicate: Any, seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False

@@ -1,8 +1,7 @@
 """Every list route pages the same way: `limit`, and `after` the last id or name seen."""
 
 from tests.fake_llm import FakeLLM
-from tests.support import Server
-from tests.test_turns import _agent, _say
+from tests.support import Server, create_agent, say
 
 
 def _walk(client, path: str, key: str, ident: str, limit: int, **params: object) -> list[str]:
@@ -30,7 +29,7 @@ def test_users_agents_and_catalogues_page_with_limit_and_after(server: Server) -
             == everyone[2]
         )
 
-        agents = [_agent(admin, name=f"Paged{i}") for i in range(5)]
+        agents = [create_agent(admin, name=f"Paged{i}") for i in range(5)]
         listed = admin.get("/api/agents").json()
         assert [a["id"] for a in listed["agents"]][-5:] == agents
         assert _walk(admin, "/api/agents", "agents", "id", 2) == [a["id"] for a in listed["agents"]]
@@ -47,9 +46,9 @@ def test_users_agents_and_catalogues_page_with_limit_and_after(server: Server) -
 
 def test_message_history_pages_by_offset_and_by_message_id(chat_server: Server, fresh_llm: FakeLLM) -> None:
     with chat_server.client() as c:
-        aid = _agent(c, name="Cursor")
+        aid = create_agent(c, name="Cursor")
         for n in range(4):
-            _say(c, aid, f"turn {n}")
+            say(c, aid, f"turn {n}")
         everything = [m["id"] for m in c.get(f"/api/agents/{aid}/messages", params={"count": 1000}).json()["messages"]]
         older = c.get(f"/api/agents/{aid}/messages-cursor", params={"before": everything[3], "limit": 4}).json()[
             "messages"

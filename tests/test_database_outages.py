@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 import pytest
 
@@ -160,7 +161,12 @@ class Postgres:
         return str(self._server.get_uri())
 
     def kill(self) -> None:
-        os.kill(_postmaster_pid(self.pgdata), signal.SIGKILL)
+        """SIGKILL the postmaster, then wait for its backends to notice and exit: until they do,
+        one serving a pooled connection may still answer a query (seen under load)."""
+        postmaster = psutil.Process(_postmaster_pid(self.pgdata))
+        backends = postmaster.children()
+        postmaster.send_signal(signal.SIGKILL)
+        psutil.wait_procs([postmaster, *backends], timeout=10)
 
     def start(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

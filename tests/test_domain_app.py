@@ -11,100 +11,104 @@ from domain.errors import (
     AgentNameTaken,
     AgentNotFound,
     CatalogueNameTaken,
+    DefaultPresetProtected,
     DefaultUserProtected,
     InvalidAgentName,
     KeyNotFound,
+    PresetNotFound,
     UnknownCatalogueEntry,
     UserAlreadyExists,
     UserNotFound,
 )
 from domain.messages import ToolCall
-from domain.services.app import LAST_POSITION, MemGPT
+from domain.services.app import LAST_POSITION, CommandGroups, MemGPT
 from domain.users import User
 
 DEFAULT = UUID(int=0)
 
 
 @pytest.fixture
-def app() -> MemGPT:
-    return MemGPT(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+def app() -> CommandGroups:
+    return CommandGroups.on(MemGPT(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}))
 
 
-def _agent(app: MemGPT, user_id: UUID, name: str | None = None) -> Agent:
-    app.ensure_user(user_id)
-    return app.create_agent(user_id, name, "memgpt_chat", "sam_pov", "basic", {"model": "m"}, {"embedding_dim": 3})
+def _agent(app: CommandGroups, user_id: UUID, name: str | None = None) -> Agent:
+    app.accounts.ensure_user(user_id)
+    return app.agents.create_agent(
+        user_id, name, "memgpt_chat", "sam_pov", "basic", {"model": "m"}, {"embedding_dim": 3}
+    )
 
 
-def test_a_new_user_has_one_key_stored_only_as_a_digest(app: MemGPT) -> None:
-    user_id, key = app.create_user(None, "first")
+def test_a_new_user_has_one_key_stored_only_as_a_digest(app: CommandGroups) -> None:
+    user_id, key = app.accounts.create_user(None, "first")
     assert key.startswith("sk-") and len(key) == 51
-    user: User = app.repository.get(user_id)
+    user: User = app.store.repository.get(user_id)
     [issued] = user.keys.values()
     assert issued.digest == keys.digest(key) and issued.name == "first"
     assert key not in str(vars(issued)) and issued.masked == keys.mask(key)
 
 
-def test_user_ids_are_unique_and_deleted_users_refuse_commands(app: MemGPT) -> None:
-    user_id, _ = app.create_user(None, None)
+def test_user_ids_are_unique_and_deleted_users_refuse_commands(app: CommandGroups) -> None:
+    user_id, _ = app.accounts.create_user(None, None)
     with pytest.raises(UserAlreadyExists):
-        app.create_user(user_id, None)
-    app.delete_user(user_id, DEFAULT)
+        app.accounts.create_user(user_id, None)
+    app.accounts.delete_user(user_id, DEFAULT)
     with pytest.raises(UserNotFound):
-        app.issue_key(user_id, None)
+        app.accounts.issue_key(user_id, None)
     with pytest.raises(UserNotFound):
-        app.delete_user(user_id, DEFAULT)
+        app.accounts.delete_user(user_id, DEFAULT)
 
 
-def test_deleting_a_user_deletes_what_they_own_and_ends_their_turns(app: MemGPT) -> None:
-    user_id, _ = app.create_user(None, None)
+def test_deleting_a_user_deletes_what_they_own_and_ends_their_turns(app: CommandGroups) -> None:
+    user_id, _ = app.accounts.create_user(None, None)
     agent = _agent(app, user_id, "doomed")
-    source = app.create_source(user_id, "notes", None, {"embedding_dim": 3})
-    turn_id = app.queue_turn(user_id, agent.id, "user", "hello")
-    assert app.start_next_turn(agent.id) is not None  # a turn is running when the user goes
+    source = app.sources.create_source(user_id, "notes", None, {"embedding_dim": 3})
+    turn_id = app.turns.queue_turn(user_id, agent.id, "user", "hello")
+    assert app.turns.start_next_turn(agent.id) is not None  # a turn is running when the user goes
 
-    app.delete_user(user_id, DEFAULT)
-    deleted = app.repository.get(agent.id)
-    assert deleted.deleted and app.repository.get(source.id).deleted
+    app.accounts.delete_user(user_id, DEFAULT)
+    deleted = app.store.repository.get(agent.id)
+    assert deleted.deleted and app.store.repository.get(source.id).deleted
     reply = step.Reply("Hi.", (ToolCall("call_1", "send_message", '{"message": "Hi"}'),))
     with pytest.raises(AgentNotFound):  # the step the model was answering is refused, not recorded
-        app.record_step(agent.id, turn_id, reply, step.Outcome("success", "None", shown="Hi"))
-    app.end_turn(agent.id, turn_id)  # and the turn's end records nothing either
-    assert app.start_next_turn(agent.id) is None
+        app.turns.record_step(agent.id, turn_id, reply, step.Outcome("success", "None", shown="Hi"))
+    app.turns.end_turn(agent.id, turn_id)  # and the turn's end records nothing either
+    assert app.turns.start_next_turn(agent.id) is None
     with pytest.raises(AgentNotFound):
-        app.rename_agent(user_id, agent.id, "back")
-    assert app.repository.get(agent.id).version == deleted.version
+        app.agents.rename_agent(user_id, agent.id, "back")
+    assert app.store.repository.get(agent.id).version == deleted.version
 
 
-def test_a_deletion_begun_refuses_creations_and_can_be_finished(app: MemGPT) -> None:
-    user_id, _ = app.create_user(None, None)
-    user: User = app.repository.get(user_id)
+def test_a_deletion_begun_refuses_creations_and_can_be_finished(app: CommandGroups) -> None:
+    user_id, _ = app.accounts.create_user(None, None)
+    user: User = app.store.repository.get(user_id)
     user.begin_deletion()
-    app.save(user)  # as if the server stopped between deletion's two saves
+    app.store.save(user)  # as if the server stopped between deletion's two saves
     with pytest.raises(UserNotFound):
         _agent(app, user_id)
-    app.delete_user(user_id, DEFAULT)  # finishes it
-    assert app.repository.get(user_id).deleted
+    app.accounts.delete_user(user_id, DEFAULT)  # finishes it
+    assert app.store.repository.get(user_id).deleted
 
 
-def test_the_default_user_cannot_be_deleted(app: MemGPT) -> None:
-    app.ensure_user(DEFAULT)
-    app.ensure_user(DEFAULT)  # idempotent
+def test_the_default_user_cannot_be_deleted(app: CommandGroups) -> None:
+    app.accounts.ensure_user(DEFAULT)
+    app.accounts.ensure_user(DEFAULT)  # idempotent
     with pytest.raises(DefaultUserProtected):
-        app.delete_user(DEFAULT, DEFAULT)
+        app.accounts.delete_user(DEFAULT, DEFAULT)
 
 
-def test_revoking_a_key_removes_it(app: MemGPT) -> None:
-    user_id, _ = app.create_user(None, None)
-    app.issue_key(user_id, "second")
-    user: User = app.repository.get(user_id)
+def test_revoking_a_key_removes_it(app: CommandGroups) -> None:
+    user_id, _ = app.accounts.create_user(None, None)
+    app.accounts.issue_key(user_id, "second")
+    user: User = app.store.repository.get(user_id)
     first = next(iter(user.keys))
-    app.revoke_key(user_id, first)
-    assert first not in app.repository.get(user_id).keys
+    app.accounts.revoke_key(user_id, first)
+    assert first not in app.store.repository.get(user_id).keys
     with pytest.raises(KeyNotFound):
-        app.revoke_key(user_id, first)
+        app.accounts.revoke_key(user_id, first)
 
 
-def test_agents_get_defaults_generated_names_and_core_memory(app: MemGPT) -> None:
+def test_agents_get_defaults_generated_names_and_core_memory(app: CommandGroups) -> None:
     user_id = uuid4()
     agent = _agent(app, user_id)
     assert 1 <= len(agent.name) <= 50
@@ -112,7 +116,7 @@ def test_agents_get_defaults_generated_names_and_core_memory(app: MemGPT) -> Non
     assert agent.functions[0] == "send_message" and len(agent.functions) == 8
 
 
-def test_agent_names_follow_the_rule_and_are_unique_per_user(app: MemGPT) -> None:
+def test_agent_names_follow_the_rule_and_are_unique_per_user(app: CommandGroups) -> None:
     alice, bob = uuid4(), uuid4()
     first = _agent(app, alice, "Helper")
     with pytest.raises(AgentNameTaken):
@@ -121,68 +125,72 @@ def test_agent_names_follow_the_rule_and_are_unique_per_user(app: MemGPT) -> Non
     for bad in ("", "x" * 51, "semi;colon", "new\nline"):
         with pytest.raises(InvalidAgentName):
             _agent(app, alice, bad)
-    app.rename_agent(alice, first.id, "Renamed")
+    app.agents.rename_agent(alice, first.id, "Renamed")
     _agent(app, alice, "Helper")  # released by the rename
-    app.delete_agent(alice, first.id)
+    app.agents.delete_agent(alice, first.id)
     _agent(app, alice, "Renamed")  # released by the deletion
 
 
-def test_another_users_agent_is_not_found(app: MemGPT) -> None:
+def test_another_users_agent_is_not_found(app: CommandGroups) -> None:
     agent = _agent(app, uuid4())
     with pytest.raises(AgentNotFound):
-        app.rename_agent(uuid4(), agent.id, "Mine")
+        app.agents.rename_agent(uuid4(), agent.id, "Mine")
     with pytest.raises(AgentNotFound):
-        app.delete_agent(uuid4(), agent.id)
+        app.agents.delete_agent(uuid4(), agent.id)
     with pytest.raises(AgentNotFound):
-        app.edit_core_memory(uuid4(), uuid4(), "x", None)
+        app.agents.edit_core_memory(uuid4(), uuid4(), "x", None)
 
 
-def test_unknown_presets_personas_and_humans_are_refused(app: MemGPT) -> None:
+def test_unknown_presets_personas_and_humans_are_refused(app: CommandGroups) -> None:
     user = uuid4()
-    app.ensure_user(user)
+    app.accounts.ensure_user(user)
     with pytest.raises(UnknownCatalogueEntry):
-        app.create_agent(user, None, "nope", "sam_pov", "basic", {}, {})
+        app.agents.create_agent(user, None, "nope", "sam_pov", "basic", {}, {})
     with pytest.raises(UnknownCatalogueEntry):
-        app.create_agent(user, None, "memgpt_chat", "nope", "basic", {}, {})
+        app.agents.create_agent(user, None, "memgpt_chat", "nope", "basic", {}, {})
     with pytest.raises(UserNotFound):
-        app.create_agent(uuid4(), None, "memgpt_chat", "sam_pov", "basic", {}, {})
+        app.agents.create_agent(uuid4(), None, "memgpt_chat", "sam_pov", "basic", {}, {})
 
 
-def test_users_own_humans_personas_and_presets(app: MemGPT) -> None:
+def test_users_own_humans_personas_and_presets(app: CommandGroups) -> None:
     user, other = uuid4(), uuid4()
-    app.ensure_user(user)
-    app.ensure_user(other)
-    app.save_text(user, "persona", "pirate", "I am a pirate.")
-    app.save_text(user, "human", "ada", "Name: Ada")
-    app.save_preset(user, "terse", "Be brief.", ["send_message", "core_memory_append"])
-    agent = app.create_agent(user, None, "terse", "pirate", "ada", {}, {})
+    app.accounts.ensure_user(user)
+    app.accounts.ensure_user(other)
+    app.accounts.save_text(user, "persona", "pirate", "I am a pirate.")
+    app.accounts.save_text(user, "human", "ada", "Name: Ada")
+    app.accounts.save_preset(user, "terse", "Be brief.", ["send_message", "core_memory_append"])
+    agent = app.agents.create_agent(user, None, "terse", "pirate", "ada", {}, {})
     assert agent.core_memory == {"persona": "I am a pirate.", "human": "Name: Ada"}
     assert agent.system == "Be brief." and agent.functions == ["send_message", "core_memory_append"]
     with pytest.raises(UnknownCatalogueEntry):
-        app.create_agent(other, None, "memgpt_chat", "pirate", "basic", {}, {})  # not theirs
+        app.agents.create_agent(other, None, "memgpt_chat", "pirate", "basic", {}, {})  # not theirs
     with pytest.raises(CatalogueNameTaken):
-        app.save_text(user, "persona", "sam_pov", "mine now")
+        app.accounts.save_text(user, "persona", "sam_pov", "mine now")
     with pytest.raises(UnknownCatalogueEntry):
-        app.save_preset(user, "broken", "x", ["fly"])
-    app.delete_preset(user, "terse")
+        app.accounts.save_preset(user, "broken", "x", ["fly"])
+    app.accounts.delete_preset(user, "terse")
     with pytest.raises(UnknownCatalogueEntry):
-        app.create_agent(user, None, "terse", "pirate", "ada", {}, {})
+        app.agents.create_agent(user, None, "terse", "pirate", "ada", {}, {})
+    with pytest.raises(PresetNotFound):
+        app.accounts.delete_preset(user, "terse")
+    with pytest.raises(DefaultPresetProtected):
+        app.accounts.delete_preset(user, "memgpt_chat")
 
 
-def test_core_memory_edits_return_old_and_new_and_replay(app: MemGPT) -> None:
+def test_core_memory_edits_return_old_and_new_and_replay(app: CommandGroups) -> None:
     user_id = uuid4()
     agent = _agent(app, user_id)
-    old, new = app.edit_core_memory(user_id, agent.id, "I am Sam.", None)
+    old, new = app.agents.edit_core_memory(user_id, agent.id, "I am Sam.", None)
     assert old["persona"] == catalogue.PERSONAS["sam_pov"]
     assert new == {"persona": "I am Sam.", "human": old["human"]}
-    assert app.repository.get(agent.id).core_memory == new
+    assert app.store.repository.get(agent.id).core_memory == new
 
 
-def test_saves_report_their_position_and_events_carry_their_cause(app: MemGPT) -> None:
+def test_saves_report_their_position_and_events_carry_their_cause(app: CommandGroups) -> None:
     CAUSE.set({"request_id": "r-1", "user_id": "u-1"})
-    user_id, _ = app.create_user(None, None)
+    user_id, _ = app.accounts.create_user(None, None)
     position = LAST_POSITION.get()
     assert position > 0
-    [notification] = [n for n in app.notification_log.select(start=position, limit=1)]
+    [notification] = [n for n in app.store.notification_log.select(start=position, limit=1)]
     assert b'"caused_by"' in notification.state and b'"r-1"' in notification.state
-    assert app.repository.get(user_id).id == user_id  # replays despite the extra field
+    assert app.store.repository.get(user_id).id == user_id  # replays despite the extra field

@@ -9,7 +9,7 @@ import pytest
 from domain import frames, prompt, step
 from domain.agents import Agent
 from domain.messages import Message, ToolCall, plain_text, user_text
-from domain.services.app import MemGPT
+from domain.services.app import CommandGroups, MemGPT
 
 NOW = datetime(2024, 1, 31, 9, 15, tzinfo=UTC)
 BASE = list(step.SCHEMAS)[:8]
@@ -114,18 +114,18 @@ def test_a_reply_with_nothing_in_it_is_refused_visibly() -> None:
 
 
 def test_only_the_first_of_several_calls_runs_and_the_rest_are_recorded() -> None:
-    app = MemGPT(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app = CommandGroups.on(MemGPT(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}))
     user = uuid4()
-    app.ensure_user(user)
-    agent = app.create_agent(user, None, "memgpt_chat", "sam_pov", "basic", {}, {})
-    turn = app.queue_turn(user, agent.id, "user", "hi")
-    app.start_next_turn(agent.id)
+    app.accounts.ensure_user(user)
+    agent = app.agents.create_agent(user, None, "memgpt_chat", "sam_pov", "basic", {}, {})
+    turn = app.turns.queue_turn(user, agent.id, "user", "hi")
+    app.turns.start_next_turn(agent.id)
     first, second = _call("send_message", message="one"), ToolCall("c2", "send_message", '{"message": "two"}')
     reply = step.Reply(None, (first, second))
     assert reply.call == first and reply.skipped == (second,)
-    after = app.record_step(agent.id, turn, reply, step.Outcome("success", "None", shown="one"))
+    after = app.turns.record_step(agent.id, turn, reply, step.Outcome("success", "None", shown="one"))
     assert after.messages[-2].tool_call == first  # the model is never shown a call without a result
-    skipped = [e for e in app.events.get(agent.id) if isinstance(e, Agent.CallsSkipped)]
+    skipped = [e for e in app.store.events.get(agent.id) if isinstance(e, Agent.CallsSkipped)]
     assert [e.calls for e in skipped] == [[{"id": "c2", "name": "send_message", "arguments": '{"message": "two"}'}]]
 
 
@@ -163,36 +163,36 @@ def test_summaries_take_the_oldest_messages_but_never_the_last_three_or_half_a_c
 
 
 def test_an_agent_replays_from_its_events_and_snapshots() -> None:
-    app = MemGPT(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app = CommandGroups.on(MemGPT(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}))
     user = uuid4()
-    app.ensure_user(user)
-    agent = app.create_agent(user, "Long", "memgpt_chat", "sam_pov", "basic", {}, {})
+    app.accounts.ensure_user(user)
+    agent = app.agents.create_agent(user, "Long", "memgpt_chat", "sam_pov", "basic", {}, {})
     for n in range(40):
-        turn = app.queue_turn(user, agent.id, "user", f"message {n}")
-        app.start_next_turn(agent.id)
+        turn = app.turns.queue_turn(user, agent.id, "user", f"message {n}")
+        app.turns.start_next_turn(agent.id)
         reply = step.Reply("thinking", (_call("send_message", message=f"reply {n}"),))
         outcome = step.Outcome("success", "None", shown=f"reply {n}")
-        app.record_step(agent.id, turn, reply, outcome)
-        app.end_turn(agent.id, turn)
-    assert app.snapshots is not None and list(app.snapshots.get(agent.id))  # taken every 100 events
-    rebuilt: Agent = app.repository.get(agent.id)
+        app.turns.record_step(agent.id, turn, reply, outcome)
+        app.turns.end_turn(agent.id, turn)
+    assert app.store.snapshots is not None and list(app.store.snapshots.get(agent.id))  # taken every 100 events
+    rebuilt: Agent = app.store.repository.get(agent.id)
     assert rebuilt.recall_count == 4 + 40 * 3 and rebuilt.current_turn is None and not rebuilt.queued
-    replayed: Agent = app.repository.get(agent.id, version=rebuilt.version)
+    replayed: Agent = app.store.repository.get(agent.id, version=rebuilt.version)
     assert prompt.chat_messages(replayed) == prompt.chat_messages(rebuilt)
     assert plain_text(rebuilt.messages[-2]) == "thinking\nreply 39"
 
 
 def test_frames_show_what_clients_see() -> None:
-    app = MemGPT(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app = CommandGroups.on(MemGPT(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}))
     user = uuid4()
-    app.ensure_user(user)
-    agent = app.create_agent(user, None, "memgpt_chat", "sam_pov", "basic", {}, {})
-    turn = app.queue_turn(user, agent.id, "user", "hi")
-    app.start_next_turn(agent.id)
+    app.accounts.ensure_user(user)
+    agent = app.agents.create_agent(user, None, "memgpt_chat", "sam_pov", "basic", {}, {})
+    turn = app.turns.queue_turn(user, agent.id, "user", "hi")
+    app.turns.start_next_turn(agent.id)
     reply = step.Reply("Say hi.", (_call("send_message", message="hello", request_heartbeat=False),))
-    app.record_step(agent.id, turn, reply, step.Outcome("success", "None", shown="hello"))
-    app.end_turn(agent.id, turn, "boom")
-    events = list(app.events.get(agent.id))
+    app.turns.record_step(agent.id, turn, reply, step.Outcome("success", "None", shown="hello"))
+    app.turns.end_turn(agent.id, turn, "boom")
+    events = list(app.store.events.get(agent.id))
     shown = [f.to_json() for e in events for f in frames.frames(e)]
     assert [{k: v for k, v in f.items() if k != "date"} for f in shown] == [
         {"internal_monologue": "Say hi."},

@@ -16,8 +16,7 @@ from typing import TypeVar
 
 import pytest
 
-from tests.support import Server
-from tests.test_turns import _agent, _say
+from tests.support import Server, create_agent, say
 
 pytestmark = [
     pytest.mark.embedded,
@@ -85,11 +84,11 @@ def test_a_new_agent_converses_with_the_embedded_model(embedded_server: Server) 
     assert not _model_children(embedded_server), "the model is started on first use, not before"
     with embedded_server.client() as c:
         c.timeout = 900
-        aid = _agent(c, name="Offline")
+        aid = create_agent(c, name="Offline")
         state = c.get(f"/api/agents/{aid}").json()["agent_state"]
         assert state["llm_config"]["model_endpoint_type"] == "local"
         for text in ("Hello! My name is Ada. How are you today?", "What is my name?"):
-            messages = _say(c, aid, text)
+            messages = say(c, aid, text)
             said = [m["assistant_message"] for m in messages if "assistant_message" in m]
             assert said and all(s.strip() for s in said), messages
             assert not [m for m in messages if "internal_error" in m], messages
@@ -102,12 +101,12 @@ def test_a_new_agent_converses_with_the_embedded_model(embedded_server: Server) 
 def test_a_killed_model_fails_its_turn_only_and_is_restarted(embedded_server: Server) -> None:
     with embedded_server.client() as c, embedded_server.client() as other:
         c.timeout = 900
-        aid = _agent(c, name="Survivor")
-        _say(c, aid, "Hi there!")  # the model is loaded and warm
+        aid = create_agent(c, name="Survivor")
+        say(c, aid, "Hi there!")  # the model is loaded and warm
         (child,) = _model_children(embedded_server)
 
         answer: dict[str, list[dict[str, str]]] = {}
-        talk = threading.Thread(target=lambda: answer.update(m=_say(c, aid, "Tell me about your favourite book.")))
+        talk = threading.Thread(target=lambda: answer.update(m=say(c, aid, "Tell me about your favourite book.")))
         busy_from = _cpu_seconds(child)
         talk.start()
         _wait_for(lambda: _cpu_seconds(child) - busy_from > 0.5, 120, "the model to start answering")
@@ -121,7 +120,7 @@ def test_a_killed_model_fails_its_turn_only_and_is_restarted(embedded_server: Se
 
         (restarted,) = _wait_for(lambda: _model_children(embedded_server), 120, "a new model process")
         assert restarted != child
-        messages = _say(c, aid, "Are you still there?")
+        messages = say(c, aid, "Are you still there?")
         assert [m for m in messages if m.get("assistant_message", "").strip()], messages
         assert not [m for m in messages if "internal_error" in m], messages
     assert "embedded.died" in embedded_server.output()

@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from tests.fake_llm import FakeLLM, tool_reply
-from tests.support import Server, fresh_database
-from tests.test_turns import _agent, _kinds, _say
+from tests.support import Server, create_agent, fresh_database, kinds, say
 
 HANG = "please-hang"  # a model call whose prompt holds this waits until the test releases it
 HANG_MODEL = "hanging-embedder"  # embeddings requested for this model wait likewise
@@ -118,16 +117,16 @@ def test_twenty_hung_turns_of_one_user_leave_another_users_turn_answered(server_
     server = server_for(hanging)
     greedy, other = _user(server), _user(server)
     with server.client(greedy) as c:
-        agents = [_agent(c, name=f"Hung{i}") for i in range(20)]
+        agents = [create_agent(c, name=f"Hung{i}") for i in range(20)]
         for aid in agents:
             assert _hang(c, aid) is None
     _wait_for(lambda: hanging.hung_chats >= 20, 60, f"only {hanging.hung_chats} of 20 hung turns reached the model")
 
     with server.client(other) as c:
         c.timeout = httpx.Timeout(120.0)
-        aid = _agent(c, name="Bystander")
+        aid = create_agent(c, name="Bystander")
         started = time.monotonic()
-        answer = _kinds(_say(c, aid, "are you there?"))
+        answer = kinds(say(c, aid, "are you there?"))
         took = time.monotonic() - started
     assert ("assistant_message", "echo: are you there?") in answer
     assert took < 30, f"another user's turn took {took:.1f} s behind 20 hung turns"
@@ -147,7 +146,7 @@ def test_limits_answer_429_with_retry_after(server_for: Any, hanging: HangingLLM
 
     # Running turns: three hang; the next one is refused, whichever agent it is for.
     with server.client(runner) as c:
-        agents = [_agent(c, name=f"Run{i}") for i in range(5)]
+        agents = [create_agent(c, name=f"Run{i}") for i in range(5)]
         for n, aid in enumerate(agents[:3], 1):  # each starts before the next is sent: none waits
             r = _hang(c, aid)
             assert r is None, r.text
@@ -164,7 +163,7 @@ def test_limits_answer_429_with_retry_after(server_for: Any, hanging: HangingLLM
 
     # Queued turns: one hangs, two wait behind it, the next is refused.
     with server.client(queuer) as c:
-        aid = _agent(c, name="Queue")
+        aid = create_agent(c, name="Queue")
         assert _hang(c, aid) is None
         _wait_for(lambda: hanging.hung_chats >= 4, 30, "the first turn did not start")
         responses = [_hang(c, aid) for _ in range(5)]
@@ -176,7 +175,7 @@ def test_limits_answer_429_with_retry_after(server_for: Any, hanging: HangingLLM
 
     # Open streams: two stay open, the third is refused before it queues a turn.
     with server.client(streamer) as c, server.client(streamer) as d:
-        one, two, three = (_agent(c, name=f"Stream{i}") for i in range(3))
+        one, two, three = (create_agent(c, name=f"Stream{i}") for i in range(3))
         first = c.stream("POST", "/api/agents/message", json={"agent_id": one, "message": HANG, "stream": True})
         second = d.stream("POST", "/api/agents/message", json={"agent_id": two, "message": HANG, "stream": True})
         with first as r1, second as r2:
@@ -204,8 +203,8 @@ def test_limits_answer_429_with_retry_after(server_for: Any, hanging: HangingLLM
         _refused(c.get("/api/agents"))
     with server.client(bystander) as c:
         assert c.get("/api/agents").status_code == 200
-        aid = _agent(c, name="Calm")
-        assert ("assistant_message", "echo: hello") in _kinds(_say(c, aid, "hello"))
+        aid = create_agent(c, name="Calm")
+        assert ("assistant_message", "echo: hello") in kinds(say(c, aid, "hello"))
 
     # Password guessing on /api/auth: a burst of wrong passwords meets 429 from this address.
     with server.client(None) as anonymous:
@@ -233,9 +232,9 @@ def test_a_hung_embedding_endpoint_leaves_other_users_passages_searchable(server
 
     with server.client(quick) as c:
         c.timeout = httpx.Timeout(120.0)
-        aid = _agent(c, name="QuickMemory")
+        aid = create_agent(c, name="QuickMemory")
         r = c.post(f"/api/agents/{aid}/archival", json={"content": "Ada's cat is a grey tabby named Ziggy."})
         assert r.status_code == 200, r.text
         hanging.script(tool_reply("archival_memory_search", {"query": "Ada's cat", "request_heartbeat": False}))
-        returns = [m for m in _say(c, aid, "what is the cat called?") if "function_return" in m]
+        returns = [m for m in say(c, aid, "what is the cat called?") if "function_return" in m]
     assert returns and "Ziggy" in returns[0]["function_return"], returns

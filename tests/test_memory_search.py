@@ -13,8 +13,7 @@ import psycopg
 import pytest
 
 from tests.fake_llm import FakeLLM, tool_reply
-from tests.support import MEMGPT, Server
-from tests.test_turns import _agent, _say
+from tests.support import MEMGPT, Server, create_agent, say
 
 FACTS = {
     "Ada's favourite drink is jasmine tea, brewed for exactly three minutes.": "What does Ada like to drink?",
@@ -30,7 +29,7 @@ FILLER = [f"Note {i}: the weather on day {i} was mild with light wind from the w
 
 def _search(c: httpx.Client, llm: FakeLLM, aid: str, function: str, **args: Any) -> str:
     llm.script(tool_reply(function, {**args, "request_heartbeat": False}))
-    returns = [m for m in _say(c, aid, "look it up") if "function_return" in m]
+    returns = [m for m in say(c, aid, "look it up") if "function_return" in m]
     assert returns[0]["status"] == "success", returns
     return returns[0]["function_return"]
 
@@ -43,7 +42,7 @@ def test_paraphrased_questions_find_archived_facts_with_the_embedded_model(
     chat_server: Server, fresh_llm: FakeLLM
 ) -> None:
     with chat_server.client() as c:
-        aid = _agent(c, name="Archivist")
+        aid = create_agent(c, name="Archivist")
         state = c.get(f"/api/agents/{aid}").json()["agent_state"]
         assert state["embedding_config"]["embedding_endpoint_type"] == "local"
         assert state["embedding_config"]["embedding_dim"] == 384
@@ -62,14 +61,14 @@ def test_paraphrased_questions_find_archived_facts_with_the_embedded_model(
 def test_other_agents_and_users_memories_never_appear(chat_server: Server, fresh_llm: FakeLLM) -> None:
     with chat_server.client() as admin:
         key = admin.post("/admin/users", json={}).json()["api_key"]
-        mine = _agent(admin, name="Mine")
-        sibling = _agent(admin, name="Sibling")
+        mine = create_agent(admin, name="Mine")
+        sibling = create_agent(admin, name="Sibling")
         admin.post(f"/api/agents/{sibling}/archival", json={"content": "The vault code is 4-8-15-16."})
-        _say(admin, sibling, "the vault code is 4-8-15-16")
+        say(admin, sibling, "the vault code is 4-8-15-16")
     with chat_server.client(key) as other:
-        theirs = _agent(other, name="Theirs")
+        theirs = create_agent(other, name="Theirs")
         other.post(f"/api/agents/{theirs}/archival", json={"content": "The vault code of user two is 23-42."})
-        _say(other, theirs, "my vault code is 23-42")
+        say(other, theirs, "my vault code is 23-42")
         assert other.get(f"/api/agents/{sibling}/archival").status_code == 404
         assert other.post(f"/api/agents/{sibling}/archival", json={"content": "x"}).status_code == 404
     with chat_server.client() as admin:
@@ -83,9 +82,9 @@ def test_other_agents_and_users_memories_never_appear(chat_server: Server, fresh
 def test_a_500_message_conversation_is_searchable_by_word_and_date(chat_server: Server, fresh_llm: FakeLLM) -> None:
     topics = ["giraffes", "volcanoes", "sailing", "chess", "bread"]
     with chat_server.client() as c:
-        aid = _agent(c, name="Chatty")
+        aid = create_agent(c, name="Chatty")
         for n in range(167):  # each turn adds a user message, a reply and its result
-            _say(c, aid, f"message {n} is about {topics[n % 5]}")
+            say(c, aid, f"message {n} is about {topics[n % 5]}")
         history = c.get(f"/api/agents/{aid}/messages", params={"count": 1000}).json()["messages"]
         assert len(history) >= 500
         assert c.get(f"/api/agents/{aid}/memory").json()["recall_memory"] == len(history)
@@ -114,7 +113,7 @@ def test_a_500_message_conversation_is_searchable_by_word_and_date(chat_server: 
 
 def test_rest_archival_paging_chunking_and_deletion(chat_server: Server, fresh_llm: FakeLLM) -> None:
     with chat_server.client() as c:
-        aid = _agent(c, name="Paged", embedding_config={"embedding_chunk_size": 40})
+        aid = create_agent(c, name="Paged", embedding_config={"embedding_chunk_size": 40})
         ids = [
             c.post(f"/api/agents/{aid}/archival", json={"content": f"passage {i}"}).json()["ids"][0] for i in range(12)
         ]
@@ -144,7 +143,7 @@ def test_rest_archival_paging_chunking_and_deletion(chat_server: Server, fresh_l
         stored = c.get(f"/api/agents/{aid}/archival", params={"after": ids[-1], "limit": 100}).json()["archival_memory"]
         assert " ".join(p["contents"] for p in stored) == long_text  # split at sentence ends, nothing lost
         fresh_llm.script(tool_reply("archival_memory_insert", {"content": long_text, "request_heartbeat": False}))
-        _say(c, aid, "remember the story")
+        say(c, aid, "remember the story")
         assert c.get(f"/api/agents/{aid}/memory").json()["archival_memory"] == 11 + 2 * len(chunk_ids)
 
 
@@ -159,7 +158,7 @@ def test_a_failing_embedding_endpoint_delays_but_never_loses_a_passage(
     }
     fresh_llm.embedding_failures = 2
     with chat_server.client() as c:
-        aid = _agent(c, name="Remote", embedding_config=config)
+        aid = create_agent(c, name="Remote", embedding_config=config)
         [pid] = c.post(f"/api/agents/{aid}/archival", json={"content": "Kept through the outage."}).json()["ids"]
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -186,11 +185,11 @@ def test_rebuilt_memory_views_equal_the_live_ones_embeddings_included(
     server = Server(tmp_path, dsn, env=env).start()
     try:
         with server.client() as c:
-            aid = _agent(c, name="Rebuilt")
+            aid = create_agent(c, name="Rebuilt")
             for text in list(FACTS)[:4]:
                 c.post(f"/api/agents/{aid}/archival", json={"content": text})
             for n in range(3):
-                _say(c, aid, f"hello {n}")
+                say(c, aid, f"hello {n}")
             doomed = c.get(f"/api/agents/{aid}/archival").json()["archival_memory"][0]["id"]
             c.delete(f"/api/agents/{aid}/archival", params={"id": doomed})
             _search(c, fresh_llm, aid, "archival_memory_search", query="drink")
@@ -216,7 +215,7 @@ def test_rebuilt_memory_views_equal_the_live_ones_embeddings_included(
 @pytest.mark.parametrize("binary", [b"\x00\x01\x02binary"])
 def test_memgpt_load_stores_a_directory_with_progress(chat_server: Server, tmp_path: Path, binary: bytes) -> None:
     with chat_server.client() as c:
-        aid = _agent(c, name="Loader", embedding_config={"embedding_chunk_size": 60})
+        aid = create_agent(c, name="Loader", embedding_config={"embedding_chunk_size": 60})
     docs = tmp_path / "docs"
     (docs / "nested").mkdir(parents=True)
     (docs / "a.txt").write_text("\n\n".join(f"Paragraph {i} of the first file, about lighthouses." for i in range(20)))

@@ -6,60 +6,31 @@ The operator's provider is `llm` (MEMGPT_MODEL_ENDPOINT, key sk-test-secret); `t
 FakeLLM playing the tenant's own host. Both are on loopback: for the operator that is their choice.
 """
 
-import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
 from tests.fake_llm import FakeLLM
-from tests.support import Server, fresh_database
-
-OPERATOR_KEY = "sk-test-secret"
-TENANT_KEY = "sk-tenant-own-key-7f3a9c"
-
-
-def _env(llm: FakeLLM, **extra: str) -> dict[str, str]:
-    return {
-        "MEMGPT_MODEL_ENDPOINT_TYPE": "openai",
-        "MEMGPT_MODEL_ENDPOINT": llm.url,
-        "MEMGPT_MODEL": "gpt-4",
-        "MEMGPT_LLM_BACKOFF": "0.01",
-        "MEMGPT_LLM_ATTEMPTS": "2",
-        "OPENAI_API_KEY": OPERATOR_KEY,
-    } | extra
-
-
-@pytest.fixture(scope="module")
-def tenant() -> Iterator[FakeLLM]:
-    fake = FakeLLM()
-    try:
-        yield fake
-    finally:
-        fake.close()
-
-
-@pytest.fixture
-def fresh_tenant(tenant: FakeLLM) -> FakeLLM:
-    tenant.reset()
-    return tenant
-
-
-def _start(admin_dsn: str, home: Path, env: dict[str, str], dsn: str | None = None) -> Server:
-    """A server whose views run (a fresh one may answer before they catch up with the log)."""
-    server = Server(home, dsn or fresh_database(admin_dsn), env=env).start()
-    with server.client(None) as c:
-        assert _waits_for(lambda: c.get("/ready").status_code == 200, 60.0)
-    return server
+from tests.support import (
+    OPERATOR_KEY,
+    TENANT_KEY,
+    Server,
+    create_agent_raw,
+    new_user,
+    own_embedding,
+    own_llm,
+    say,
+    start_ready,
+    tenant_env,
+    waits_for,
+)
 
 
 @pytest.fixture(scope="module")
 def strict(admin_dsn: str, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The default: users choose among the operator's providers only."""
-    running = _start(admin_dsn, tmp_path_factory.mktemp("strict"), _env(llm))
+    running = start_ready(admin_dsn, tmp_path_factory.mktemp("strict"), tenant_env(llm))
     try:
         yield running
     finally:
@@ -69,41 +40,12 @@ def strict(admin_dsn: str, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="module")
 def open_server(admin_dsn: str, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Users' own endpoints allowed, internal addresses too (the tenant's host is on loopback here)."""
-    env = _env(llm, MEMGPT_ALLOW_USER_ENDPOINTS="1", MEMGPT_ALLOW_INTERNAL_ENDPOINTS="1")
-    running = _start(admin_dsn, tmp_path_factory.mktemp("open"), env)
+    env = tenant_env(llm, MEMGPT_ALLOW_USER_ENDPOINTS="1", MEMGPT_ALLOW_INTERNAL_ENDPOINTS="1")
+    running = start_ready(admin_dsn, tmp_path_factory.mktemp("open"), env)
     try:
         yield running
     finally:
         running.stop()
-
-
-def _user(server: Server) -> httpx.Client:
-    with server.client() as admin:
-        key = admin.post("/admin/users", json={}).json()["api_key"]
-    return server.client(key)
-
-
-def _create(c: httpx.Client, **config: Any) -> httpx.Response:
-    return c.post("/api/agents", json={"config": config})
-
-
-def _say(c: httpx.Client, agent_id: str, text: str) -> list[dict[str, Any]]:
-    r = c.post("/api/agents/message", json={"agent_id": agent_id, "message": text, "stream": False})
-    assert r.status_code == 200, r.text
-    return r.json()["messages"]
-
-
-def _own_llm(tenant: FakeLLM, **extra: Any) -> dict[str, Any]:
-    return {"model": "gpt-4", "model_endpoint_type": "openai", "model_endpoint": tenant.url} | extra
-
-
-def _own_embedding(tenant: FakeLLM, **extra: Any) -> dict[str, Any]:
-    return {
-        "embedding_endpoint_type": "openai",
-        "embedding_endpoint": tenant.url,
-        "embedding_model": "tenant-embed",
-        "embedding_dim": 8,
-    } | extra
 
 
 def _stored(dsn: str) -> bytes:
@@ -114,25 +56,16 @@ def _stored(dsn: str) -> bytes:
     return b"".join(bytes(r[0]) for r in events) + "".join(a + b for a, b in views).encode()
 
 
-def _waits_for(predicate: Any, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_a_tenant_endpoint_is_refused_and_never_called(strict: Server, fresh_tenant: FakeLLM) -> None:
-    with _user(strict) as c:
+    with new_user(strict) as c:
         for config in (
-            {"llm_config": _own_llm(fresh_tenant)},
-            {"llm_config": _own_llm(fresh_tenant, api_key=TENANT_KEY)},
-            {"embedding_config": _own_embedding(fresh_tenant)},
+            {"llm_config": own_llm(fresh_tenant)},
+            {"llm_config": own_llm(fresh_tenant, api_key=TENANT_KEY)},
+            {"embedding_config": own_embedding(fresh_tenant)},
             {"llm_config": {"model_endpoint": f"{strict.url}/admin"}},
             {"llm_config": {"provider": "nobody"}},
         ):
-            r = _create(c, **config)
+            r = create_agent_raw(c, **config)
             assert r.status_code == 422, (config, r.text)
             assert TENANT_KEY not in r.text
         assert c.get("/api/agents").json()["num_agents"] == 0
@@ -141,31 +74,32 @@ def test_a_tenant_endpoint_is_refused_and_never_called(strict: Server, fresh_ten
 
 def test_the_operators_providers_are_chosen_by_url_or_name(strict: Server, llm: FakeLLM, fresh_tenant: FakeLLM) -> None:
     llm.reset()
-    with _user(strict) as c:
-        assert _create(c).status_code == 200  # no config at all: the default provider
+    with new_user(strict) as c:
+        assert create_agent_raw(c).status_code == 200  # no config at all: the default provider
         null = {"name": "Nulls", "preset": None, "llm_config": None, "embedding_config": None}
-        assert _create(c, **null).status_code == 200  # as the original client sends it
-        by_url = _create(c, name="ByUrl", llm_config={"model_endpoint": llm.url + "/", "model": "gpt-4"})
+        assert create_agent_raw(c, **null).status_code == 200  # as the original client sends it
+        by_url = create_agent_raw(c, name="ByUrl", llm_config={"model_endpoint": llm.url + "/", "model": "gpt-4"})
         assert by_url.status_code == 200, by_url.text
-        by_name = _create(c, name="ByName", llm_config={"model_endpoint": "default"})
+        by_name = create_agent_raw(c, name="ByName", llm_config={"model_endpoint": "default"})
         assert by_name.status_code == 200, by_name.text
-        remote_embedding = _create(
+        remote_embedding = create_agent_raw(
             c, name="Emb", embedding_config={"embedding_endpoint": llm.url, "embedding_endpoint_type": "openai"}
         )
         assert remote_embedding.status_code == 200
         # the operator's endpoint comes with the operator's key: a key of the user's is refused
         assert (
-            _create(c, name="Mixed", llm_config={"model_endpoint": llm.url, "api_key": TENANT_KEY}).status_code == 422
+            create_agent_raw(c, name="Mixed", llm_config={"model_endpoint": llm.url, "api_key": TENANT_KEY}).status_code
+            == 422
         )
         assert ("assistant_message", "echo: hi") in [
-            next(iter(m.items())) for m in _say(c, by_name.json()["agent_state"]["id"], "hi")
+            next(iter(m.items())) for m in say(c, by_name.json()["agent_state"]["id"], "hi")
         ]
     assert llm.requests and llm.requests[-1]["headers"]["Authorization"] == f"Bearer {OPERATOR_KEY}"
     assert fresh_tenant.requests == []
 
 
 def test_users_see_no_paths_urls_or_keys_in_config_and_models(strict: Server, llm: FakeLLM) -> None:
-    with _user(strict) as c:
+    with new_user(strict) as c:
         for path in ("/api/config", "/api/models"):
             r = c.get(path)
             assert r.status_code == 200
@@ -183,13 +117,13 @@ def test_users_see_no_paths_urls_or_keys_in_config_and_models(strict: Server, ll
 
 def test_what_an_endpoint_answers_reaches_the_user_as_a_status_only(strict: Server, llm: FakeLLM) -> None:
     llm.reset()
-    with _user(strict) as c:
-        aid = _create(c).json()["agent_state"]["id"]
+    with new_user(strict) as c:
+        aid = create_agent_raw(c).json()["agent_state"]["id"]
         llm.fail(401)
-        [*_, last] = _say(c, aid, "hello")
+        [*_, last] = say(c, aid, "hello")
         assert last["internal_error"] == "The model endpoint refused the request: HTTP 401."
         llm.fail(500, 500)
-        [*_, last] = _say(c, aid, "again")
+        [*_, last] = say(c, aid, "again")
         assert last["internal_error"] == "The model endpoint is unavailable after 2 attempts (HTTP 500)."
         history = c.get(f"/api/agents/{aid}/messages", params={"start": 0, "count": 100}).text
         assert "scripted failure" not in history and llm.url not in history
@@ -199,18 +133,18 @@ def test_with_opt_in_the_tenant_key_is_used_and_never_shown(
     open_server: Server, llm: FakeLLM, fresh_tenant: FakeLLM
 ) -> None:
     llm.reset()
-    with _user(open_server) as c:
-        r = _create(
+    with new_user(open_server) as c:
+        r = create_agent_raw(
             c,
             name="Own",
-            llm_config=_own_llm(fresh_tenant, api_key=TENANT_KEY),
-            embedding_config=_own_embedding(fresh_tenant, api_key=TENANT_KEY),
+            llm_config=own_llm(fresh_tenant, api_key=TENANT_KEY),
+            embedding_config=own_embedding(fresh_tenant, api_key=TENANT_KEY),
         )
         assert r.status_code == 200, r.text
         aid = r.json()["agent_state"]["id"]
-        assert ("assistant_message", "echo: hi") in [next(iter(m.items())) for m in _say(c, aid, "hi")]
+        assert ("assistant_message", "echo: hi") in [next(iter(m.items())) for m in say(c, aid, "hi")]
         assert c.post(f"/api/agents/{aid}/archival", json={"content": "Tea in Oslo."}).status_code == 200
-        assert _waits_for(lambda: any(q["path"] == "/embeddings" for q in fresh_tenant.requests))
+        assert waits_for(lambda: any(q["path"] == "/embeddings" for q in fresh_tenant.requests))
         shown = [
             r.text,
             c.get(f"/api/agents/{aid}").text,
@@ -219,8 +153,8 @@ def test_with_opt_in_the_tenant_key_is_used_and_never_shown(
             c.get("/api/agents").text,
             c.get("/api/config").text,
         ]
-        bare = _create(c, name="NoKey", llm_config=_own_llm(fresh_tenant)).json()["agent_state"]["id"]
-        _say(c, bare, "no key")
+        bare = create_agent_raw(c, name="NoKey", llm_config=own_llm(fresh_tenant)).json()["agent_state"]["id"]
+        say(c, bare, "no key")
     keys = [q["headers"].get("Authorization") for q in fresh_tenant.requests]
     assert f"Bearer {TENANT_KEY}" in keys and None in keys  # the agent without a key sends none
     assert all(k in (f"Bearer {TENANT_KEY}", None) for k in keys)
@@ -235,8 +169,8 @@ def test_with_opt_in_the_tenant_key_is_used_and_never_shown(
 def test_a_redirect_is_not_followed(open_server: Server, llm: FakeLLM, fresh_tenant: FakeLLM) -> None:
     llm.reset()
     fresh_tenant.redirect_to = llm.url + "/chat/completions"
-    with _user(open_server) as c:
-        aid = _create(c, name="Redirected", llm_config=_own_llm(fresh_tenant)).json()["agent_state"]["id"]
-        [*_, last] = _say(c, aid, "follow me")
+    with new_user(open_server) as c:
+        aid = create_agent_raw(c, name="Redirected", llm_config=own_llm(fresh_tenant)).json()["agent_state"]["id"]
+        [*_, last] = say(c, aid, "follow me")
     assert last["internal_error"] == "The model endpoint refused the request: HTTP 307."
     assert llm.requests == [] and len(fresh_tenant.requests) == 1

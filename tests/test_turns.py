@@ -1,52 +1,16 @@
 """The MemGPT loop through the HTTP API, against a scripted model on loopback."""
 
 import json
-from typing import Any
-
-import httpx
 
 from tests.fake_llm import FakeLLM, tool_reply
-from tests.support import Server
-
-
-def _agent(client: httpx.Client, **config: Any) -> str:
-    r = client.post("/api/agents", json={"config": config})
-    assert r.status_code == 200, r.text
-    return r.json()["agent_state"]["id"]
-
-
-def _say(client: httpx.Client, agent_id: str, text: str, **extra: Any) -> list[dict[str, str]]:
-    r = client.post(
-        "/api/agents/message", json={"agent_id": agent_id, "message": text, "stream": False, "role": "user", **extra}
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["messages"]
-
-
-def _kinds(messages: list[dict[str, str]]) -> list[tuple[str, str]]:
-    return [next((k, v) for k, v in m.items() if k not in ("date", "status")) for m in messages]
-
-
-def _sse(response: httpx.Response) -> list[tuple[str | None, dict[str, str]]]:
-    """(id, data) per event of a text/event-stream body."""
-    events, current_id = [], None
-    for block in response.text.split("\n\n"):
-        data = None
-        for line in block.splitlines():
-            if line.startswith("id: "):
-                current_id = line[4:]
-            elif line.startswith("data: "):
-                data = json.loads(line[6:])
-        if data is not None:
-            events.append((current_id, data))
-    return events
+from tests.support import Server, create_agent, kinds, say, sse_events
 
 
 def test_a_message_gets_the_reply_of_the_original_walkthrough(chat_server: Server, fresh_llm: FakeLLM) -> None:
     with chat_server.client() as c:
-        aid = _agent(c, name="Walk")
-        messages = _say(c, aid, "what's the meaning of life? someone told me it's 42...")
-    assert _kinds(messages) == [
+        aid = create_agent(c, name="Walk")
+        messages = say(c, aid, "what's the meaning of life? someone told me it's 42...")
+    assert kinds(messages) == [
         ("internal_monologue", "The user said something."),
         (
             "function_call",
@@ -69,12 +33,12 @@ def test_a_message_gets_the_reply_of_the_original_walkthrough(chat_server: Serve
 
 def test_streamed_reply_is_server_sent_events_with_log_positions(chat_server: Server, fresh_llm: FakeLLM) -> None:
     with chat_server.client() as c:
-        aid = _agent(c, name="Streamer")
+        aid = create_agent(c, name="Streamer")
         r = c.post(
             "/api/agents/message", json={"agent_id": aid, "message": "stream me", "stream": True, "role": "user"}
         )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-    events = _sse(r)
+    events = sse_events(r)
     assert [next(k for k in d if k not in ("date", "status")) for _, d in events] == [
         "internal_monologue",
         "function_call",
@@ -97,9 +61,9 @@ def test_memory_edit_with_heartbeat_then_reply(chat_server: Server, fresh_llm: F
         )
     )
     with chat_server.client() as c:
-        aid = _agent(c, name="Rememberer", human="cs_phd")
-        messages = _say(c, aid, "remember Likes tea")
-        assert _kinds(messages) == [
+        aid = create_agent(c, name="Rememberer", human="cs_phd")
+        messages = say(c, aid, "remember Likes tea")
+        assert kinds(messages) == [
             ("internal_monologue", "I should save this."),
             ("function_call", "core_memory_append({'name': 'human', 'content': 'Likes tea'})"),
             ("function_return", "None"),
@@ -127,13 +91,13 @@ def test_a_failing_function_is_reported_and_the_model_gets_another_step(
         )
     )
     with chat_server.client() as c:
-        aid = _agent(c, name="Fumbler")
+        aid = create_agent(c, name="Fumbler")
         before = c.get(f"/api/agents/{aid}/memory").json()["core_memory"]
-        messages = _say(c, aid, "fix my name")
+        messages = say(c, aid, "fix my name")
         returns = [m for m in messages if "function_return" in m]
         assert returns[0]["status"] == "error" and "CoreMemoryNoMatch" in returns[0]["function_return"]
         assert returns[-1]["status"] == "success"
-        assert _kinds(messages)[-2] == ("assistant_message", "heartbeat seen")
+        assert kinds(messages)[-2] == ("assistant_message", "heartbeat seen")
         assert c.get(f"/api/agents/{aid}/memory").json()["core_memory"] == before
     failed = json.loads(fresh_llm.requests[-1]["messages"][-2]["content"])
     assert failed["status"] == "Failed"
@@ -149,39 +113,39 @@ def test_malformed_calls_are_fed_back_as_function_errors(chat_server: Server, fr
     }
     fresh_llm.script(bad_json, tool_reply("no_such_function", {}), tool_reply("send_message", {"text": "wrong arg"}))
     with chat_server.client() as c:
-        aid = _agent(c, name="Garbler")
-        messages = _say(c, aid, "hello")
+        aid = create_agent(c, name="Garbler")
+        messages = say(c, aid, "hello")
     errors = [m["function_return"] for m in messages if m.get("status") == "error"]
     assert len(errors) == 3
     assert "JSON" in errors[0] and "no_such_function" in errors[1] and "message" in errors[2]
-    assert _kinds(messages)[-2] == ("assistant_message", "heartbeat seen")
+    assert kinds(messages)[-2] == ("assistant_message", "heartbeat seen")
 
 
 def test_a_reply_without_a_function_call_ends_the_turn(chat_server: Server, fresh_llm: FakeLLM) -> None:
     fresh_llm.script({"role": "assistant", "content": "Just thinking."})
     with chat_server.client() as c:
-        aid = _agent(c, name="Thinker")
-        assert _kinds(_say(c, aid, "hm")) == [("internal_monologue", "Just thinking.")]
+        aid = create_agent(c, name="Thinker")
+        assert kinds(say(c, aid, "hm")) == [("internal_monologue", "Just thinking.")]
 
 
 def test_chained_steps_are_bounded_and_the_cut_is_visible(chat_server: Server, fresh_llm: FakeLLM) -> None:
     fresh_llm.script(*[tool_reply("conversation_search", {"query": "x", "request_heartbeat": True})] * 30)
     with chat_server.client() as c:
-        aid = _agent(c, name="Looper")
-        messages = _say(c, aid, "loop forever")
+        aid = create_agent(c, name="Looper")
+        messages = say(c, aid, "loop forever")
     assert len([m for m in messages if "function_call" in m]) == 10
     assert "10 steps" in messages[-1]["internal_error"]
 
 
 def test_conversation_and_archival_memory_functions(chat_server: Server, fresh_llm: FakeLLM) -> None:
     with chat_server.client() as c:
-        aid = _agent(c, name="Searcher")
-        _say(c, aid, "my cat is called Ziggy")
+        aid = create_agent(c, name="Searcher")
+        say(c, aid, "my cat is called Ziggy")
         fresh_llm.script(tool_reply("conversation_search", {"query": "ziggy", "request_heartbeat": True}))
-        found = [m for m in _say(c, aid, "what is my cat called?") if "function_return" in m][0]["function_return"]
+        found = [m for m in say(c, aid, "what is my cat called?") if "function_return" in m][0]["function_return"]
         assert found.startswith("Showing 2 of 2 results (page 0/0)") and "my cat is called Ziggy" in found
         fresh_llm.script(tool_reply("conversation_search", {"query": "zebra", "request_heartbeat": False}))
-        none = [m for m in _say(c, aid, "any stripes?") if "function_return" in m][0]["function_return"]
+        none = [m for m in say(c, aid, "any stripes?") if "function_return" in m][0]["function_return"]
         assert none == "No results found."
 
         fresh_llm.script(
@@ -190,7 +154,7 @@ def test_conversation_and_archival_memory_functions(chat_server: Server, fresh_l
                 {"start_date": "2000-01-01", "end_date": "2999-12-31", "page": 1, "request_heartbeat": False},
             )
         )
-        paged = [m for m in _say(c, aid, "list by date") if "function_return" in m][0]["function_return"]
+        paged = [m for m in say(c, aid, "list by date") if "function_return" in m][0]["function_return"]
         assert paged.startswith("Showing ") and "(page 1/" in paged
         fresh_llm.script(
             tool_reply(
@@ -198,24 +162,24 @@ def test_conversation_and_archival_memory_functions(chat_server: Server, fresh_l
                 {"start_date": "31/01/2024", "end_date": "2024-02-01", "request_heartbeat": False},
             )
         )
-        bad = [m for m in _say(c, aid, "bad date") if "function_return" in m][0]
+        bad = [m for m in say(c, aid, "bad date") if "function_return" in m][0]
         assert bad["status"] == "error" and "YYYY" not in bad["function_return"] and "date" in bad["function_return"]
 
         fresh_llm.script(
             tool_reply("archival_memory_insert", {"content": "Ziggy is a grey tabby.", "request_heartbeat": False})
         )
-        _say(c, aid, "note that")
+        say(c, aid, "note that")
         assert c.get(f"/api/agents/{aid}/memory").json()["archival_memory"] == 1
         fresh_llm.script(tool_reply("archival_memory_search", {"query": "tabby", "request_heartbeat": False}))
-        hit = [m for m in _say(c, aid, "what colour?") if "function_return" in m][0]["function_return"]
+        hit = [m for m in say(c, aid, "what colour?") if "function_return" in m][0]["function_return"]
         assert "Ziggy is a grey tabby." in hit
 
 
 def test_system_role_messages_reach_the_model_as_system_alerts(chat_server: Server, fresh_llm: FakeLLM) -> None:
     with chat_server.client() as c:
-        aid = _agent(c, name="Listener")
-        messages = _say(c, aid, "The user has gone to bed.", role="system")
-        assert ("assistant_message", "noted") in _kinds(messages)
+        aid = create_agent(c, name="Listener")
+        messages = say(c, aid, "The user has gone to bed.", role="system")
+        assert ("assistant_message", "noted") in kinds(messages)
         r = c.post("/api/agents/message", json={"agent_id": aid, "message": "x", "role": "assistant"})
         assert r.status_code == 422
     alert = json.loads(fresh_llm.requests[-1]["messages"][-1]["content"])
@@ -224,9 +188,9 @@ def test_system_role_messages_reach_the_model_as_system_alerts(chat_server: Serv
 
 def test_history_pages_newest_first_in_both_route_forms(chat_server: Server, fresh_llm: FakeLLM) -> None:
     with chat_server.client() as c:
-        aid = _agent(c, name="Historian")
+        aid = create_agent(c, name="Historian")
         for word in ("one", "two", "three"):
-            _say(c, aid, word)
+            say(c, aid, word)
         newest = c.get("/api/agents/message", params={"agent_id": aid, "start": 0, "count": 5}).json()["messages"]
         assert len(newest) == 5
         assert [m["role"] for m in newest[:4]] == ["function", "assistant", "user", "function"]
@@ -248,20 +212,20 @@ def test_the_model_endpoint_is_retried_and_a_dead_one_ends_the_turn_cleanly(
     chat_server: Server, fresh_llm: FakeLLM
 ) -> None:
     with chat_server.client() as c:
-        aid = _agent(c, name="Patient")
+        aid = create_agent(c, name="Patient")
         fresh_llm.fail(429, 503)
-        assert ("assistant_message", "echo: try") in _kinds(_say(c, aid, "try"))
+        assert ("assistant_message", "echo: try") in kinds(say(c, aid, "try"))
         fresh_llm.fail(500, 500, 500, 500)
-        messages = _say(c, aid, "again")
-        assert _kinds(messages)[-1][0] == "internal_error"
+        messages = say(c, aid, "again")
+        assert kinds(messages)[-1][0] == "internal_error"
         assert (
             "unavailable" in messages[-1]["internal_error"] and "sk-test-secret" not in messages[-1]["internal_error"]
         )
-        dead = _agent(
+        dead = create_agent(
             c,
             name="Unreachable",
             llm_config={"model_endpoint_type": "openai", "model_endpoint": "http://127.0.0.1:9/v1"},
         )
         r = c.post("/api/agents/message", json={"agent_id": dead, "message": "hi", "stream": True})
-        assert _sse(r)[-1][1]["internal_error"].startswith("The model endpoint is unavailable")
-        assert ("assistant_message", "echo: after") in _kinds(_say(c, aid, "after"))
+        assert sse_events(r)[-1][1]["internal_error"].startswith("The model endpoint is unavailable")
+        assert ("assistant_message", "echo: after") in kinds(say(c, aid, "after"))

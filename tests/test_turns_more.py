@@ -11,8 +11,7 @@ import psycopg
 from domain import prompt
 from domain.services.app import MemGPT
 from tests.fake_llm import FakeLLM, tool_reply
-from tests.support import Server
-from tests.test_turns import _agent, _say, _sse
+from tests.support import Server, create_agent, say, sse_events
 
 
 def test_two_users_streaming_at_once_see_only_their_own_events(chat_server: Server, fresh_llm: FakeLLM) -> None:
@@ -22,14 +21,14 @@ def test_two_users_streaming_at_once_see_only_their_own_events(chat_server: Serv
     agents = []
     for key in keys:
         with chat_server.client(key) as c:
-            agents.append(_agent(c, name="Mine"))
+            agents.append(create_agent(c, name="Mine"))
 
     def stream(i: int) -> list[str]:
         with chat_server.client(keys[i]) as c:
             seen = []
             for n in range(3):
                 r = c.post(f"/api/agents/{agents[i]}/messages", json={"message": f"user{i} says {n}", "stream": True})
-                seen += [d["assistant_message"] for _, d in _sse(r) if "assistant_message" in d]
+                seen += [d["assistant_message"] for _, d in sse_events(r) if "assistant_message" in d]
             return seen
 
     with ThreadPoolExecutor(2) as pool:
@@ -45,13 +44,13 @@ def test_ten_concurrent_messages_to_one_agent_are_all_answered_in_order(
     chat_server: Server, fresh_llm: FakeLLM
 ) -> None:
     with chat_server.client() as c:
-        aid = _agent(c, name="Crowded")
+        aid = create_agent(c, name="Crowded")
     barrier = threading.Barrier(10)
 
     def send(i: int) -> list[str]:
         with chat_server.client() as c:
             barrier.wait()
-            return [m["assistant_message"] for m in _say(c, aid, f"message {i}") if "assistant_message" in m]
+            return [m["assistant_message"] for m in say(c, aid, f"message {i}") if "assistant_message" in m]
 
     with ThreadPoolExecutor(10) as pool:
         replies = list(pool.map(send, range(10)))
@@ -75,14 +74,14 @@ def _tokens(request: dict[str, Any]) -> int:
 def test_overflow_warns_then_summarises_and_keeps_everything_in_recall(chat_server: Server, fresh_llm: FakeLLM) -> None:
     long_text = "I like long walks along the fjord, and " + "tea " * 150
     with chat_server.client() as c:
-        probe = _agent(c, name="Probe")
-        _say(c, probe, "hi")
+        probe = create_agent(c, name="Probe")
+        say(c, probe, "hi")
         base = _tokens(fresh_llm.requests[-1])
         window = base + 1400
-        aid = _agent(c, name="Squeezed", llm_config={"context_window": window})
+        aid = create_agent(c, name="Squeezed", llm_config={"context_window": window})
         fresh_llm.reset()
         for n in range(12):
-            _say(c, aid, f"{n}: {long_text}")
+            say(c, aid, f"{n}: {long_text}")
             if any("tools" not in r for r in fresh_llm.requests):
                 break
         summaries = [i for i, r in enumerate(fresh_llm.requests) if "tools" not in r]
@@ -110,8 +109,8 @@ def test_a_finished_turn_replays_into_the_prompt_the_model_was_sent(
         )
     )
     with chat_server.client() as c:
-        aid = _agent(c, name="Replayed")
-        _say(c, aid, "be punny")
+        aid = create_agent(c, name="Replayed")
+        say(c, aid, "be punny")
     sent = fresh_llm.requests[-1]  # the step after the heartbeat
     app = MemGPT(env=eventsourcing_env(dsn))
     try:
@@ -126,15 +125,15 @@ def test_a_finished_turn_replays_into_the_prompt_the_model_was_sent(
 
 def test_a_dropped_stream_resumes_from_last_event_id(chat_server: Server, fresh_llm: FakeLLM) -> None:
     with chat_server.client() as c:
-        aid = _agent(c, name="Resumer")
-        full = _sse(c.post(f"/api/agents/{aid}/messages", json={"message": "resume me", "stream": True}))
+        aid = create_agent(c, name="Resumer")
+        full = sse_events(c.post(f"/api/agents/{aid}/messages", json={"message": "resume me", "stream": True}))
         first_id = next(i for i, _ in full if i is not None)
         rest = c.post(
             f"/api/agents/{aid}/messages",
             json={"message": "ignored", "stream": True},
             headers={"Last-Event-ID": first_id},
         )
-        assert [d for _, d in _sse(rest)] == [d for _, d in full][2:]
+        assert [d for _, d in sse_events(rest)] == [d for _, d in full][2:]
         history = c.get(f"/api/agents/{aid}/messages", params={"count": 100}).text
         assert "ignored" not in history  # resuming does not send the message again
         assert (
@@ -147,8 +146,8 @@ def test_a_dropped_stream_resumes_from_last_event_id(chat_server: Server, fresh_
 
 def test_agent_commands(chat_server: Server, fresh_llm: FakeLLM) -> None:
     with chat_server.client() as c:
-        aid = _agent(c, name="Commanded", human="cs_phd")
-        _say(c, aid, "first")
+        aid = create_agent(c, name="Commanded", human="cs_phd")
+        say(c, aid, "first")
 
         def command(text: str, path: bool = False) -> str:
             if path:
@@ -186,7 +185,7 @@ def test_agent_commands(chat_server: Server, fresh_llm: FakeLLM) -> None:
 
 def test_events_of_a_turn_are_attributed_to_its_request(chat_server: Server, fresh_llm: FakeLLM, dsn: str) -> None:
     with chat_server.client() as c:
-        aid = _agent(c, name="Traced")
+        aid = create_agent(c, name="Traced")
         c.post(f"/api/agents/{aid}/messages", json={"message": "trace me"}, headers={"X-Request-ID": "turn-req-1"})
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(

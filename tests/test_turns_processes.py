@@ -11,8 +11,7 @@ import httpx
 import psycopg
 
 from tests.fake_llm import FakeLLM
-from tests.support import MEMGPT, PASSWORD, Server, fresh_database
-from tests.test_turns import _agent, _kinds, _say
+from tests.support import MEMGPT, PASSWORD, Server, create_agent, fresh_database, kinds, say
 
 
 def _env(llm: FakeLLM) -> dict[str, str]:
@@ -35,8 +34,8 @@ def test_a_worker_process_runs_the_turns_of_a_server_that_does_not(
     worker = subprocess.Popen([MEMGPT, "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         with server.client() as c:
-            aid = _agent(c, name="Delegated")
-            assert ("assistant_message", "echo: via worker") in _kinds(_say(c, aid, "via worker"))
+            aid = create_agent(c, name="Delegated")
+            assert ("assistant_message", "echo: via worker") in kinds(say(c, aid, "via worker"))
     finally:
         worker.send_signal(signal.SIGTERM)
         out, _ = worker.communicate(timeout=30)
@@ -49,7 +48,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(admin_dsn: str, fresh_llm
     dsn = fresh_database(admin_dsn)
     server = Server(tmp_path, dsn, env=_env(fresh_llm)).start()
     with server.client() as c:
-        agents = [_agent(c, name=f"Load{i}") for i in range(3)]
+        agents = [create_agent(c, name=f"Load{i}") for i in range(3)]
     fresh_llm.delay = 0.2
     acknowledged: list[tuple[str, str]] = []
     edits: list[tuple[str, str]] = []
@@ -98,7 +97,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(admin_dsn: str, fresh_llm
                 if last_edit:
                     human = c.get(f"/api/agents/{aid}/memory").json()["core_memory"]["human"]
                     assert human.startswith("edit ") and int(human.split()[1]) >= int(last_edit[0].split()[1])
-                assert ("assistant_message", "echo: after the crash") in _kinds(_say(c, aid, "after the crash"))
+                assert ("assistant_message", "echo: after the crash") in kinds(say(c, aid, "after the crash"))
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with psycopg.connect(dsn) as conn:

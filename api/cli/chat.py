@@ -13,7 +13,7 @@ from domain.commands import memory_dump
 from runtime.bootstrap import Services, bootstrap
 from runtime.commands import Commands
 from runtime.config import Config
-from runtime.turns.follow import Turns
+from runtime.turns.follow import TurnFollower
 
 PREFIX = {
     "internal_monologue": "💭 ",
@@ -37,7 +37,7 @@ async def _agent_id(services: Services, user_id: UUID, args: argparse.Namespace)
         return row["id"], row["name"]
     cfg = services.config
     agent = await Commands(services.watch, cfg.view_wait_seconds)(
-        services.app.create_agent,
+        services.commands.agents.create_agent,
         user_id,
         args.agent,
         cfg.default_preset,
@@ -55,7 +55,7 @@ async def chat(services: Services, args: argparse.Namespace) -> None:
     try:
         user_id = cfg.default_user_id
         agent_id, name = await _agent_id(services, user_id, args)
-        turns = Turns(Commands(services.watch, cfg.view_wait_seconds), services.tail, cfg.turn_timeout)
+        turns = TurnFollower(Commands(services.watch, cfg.view_wait_seconds), services.tail, cfg.turn_timeout)
         print(f"Chatting with {name} ({agent_id}). /memory shows its memory, /exit leaves.", flush=True)
         while True:
             try:
@@ -71,7 +71,7 @@ async def chat(services: Services, args: argparse.Namespace) -> None:
                 counts = await services.views.message_counts(agent_id)
                 print(memory_dump(row["core_memory"], await services.views.passage_count(agent_id), counts), flush=True)
                 continue
-            turn_id, after = await turns.queue(services.app.queue_turn, user_id, agent_id, "user", line)
+            turn_id, after = await turns.queue(services.commands.turns.queue_turn, user_id, agent_id, "user", line)
             async for item in turns.events(agent_id, turn_id, after):
                 for frame in item[1] if item else []:
                     text = render(frame)

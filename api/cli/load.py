@@ -82,7 +82,9 @@ async def load(services: Services, args: argparse.Namespace) -> int:
             pieces += await asyncio.to_thread(chunks.by_config, text, config, embedder.count_tokens)
         stored = Progress("Storing passages", len(pieces))
         for start in range(0, len(pieces), BATCH):
-            await asyncio.to_thread(services.app.insert_passages, user_id, agent["id"], pieces[start : start + BATCH])
+            await asyncio.to_thread(
+                services.commands.agents.insert_passages, user_id, agent["id"], pieces[start : start + BATCH]
+            )
             stored.update(min(start + BATCH, len(pieces)))
         stored.close()
         embedded = Progress("Embedding", len(pieces))

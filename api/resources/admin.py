@@ -12,6 +12,7 @@ from api.http import operation
 from api.paging import after_name, next_cursor
 from api.schemas import memgpt as s
 from domain import keys
+from domain.services.accounts import AccountCommands
 from domain.services.app import MemGPT
 from projections import set_aside
 from projections.views import Views as ViewReads
@@ -23,8 +24,8 @@ _DELETE_ERRORS = {404: "No such user", 409: "The default user cannot be deleted"
 class Users:
     auth = "admin"
 
-    def __init__(self, app: MemGPT, commands: Commands, views: ViewReads, default_user_id: UUID) -> None:
-        self._app = app
+    def __init__(self, accounts: AccountCommands, commands: Commands, views: ViewReads, default_user_id: UUID) -> None:
+        self._accounts = accounts
         self._run = commands
         self._views = views
         self._default_user = default_user_id
@@ -41,7 +42,7 @@ class Users:
         errors={409: "A user with that id exists"},
     )
     async def on_post(self, req: Request, resp: Response, body: s.CreateUserRequest) -> s.CreateUserResponse:
-        user_id, key = await self._run(self._app.create_user, body.user_id, body.api_key_name)
+        user_id, key = await self._run(self._accounts.create_user, body.user_id, body.api_key_name)
         return s.CreateUserResponse(user_id, key)
 
     @operation(
@@ -58,15 +59,15 @@ class Users:
         return await self._delete(user_id)
 
     async def _delete(self, user_id: UUID) -> s.DeleteUserResponse:
-        await self._run(self._app.delete_user, user_id, self._default_user)
+        await self._run(self._accounts.delete_user, user_id, self._default_user)
         return s.DeleteUserResponse("User successfully deleted.", user_id)
 
 
 class Keys:
     auth = "admin"
 
-    def __init__(self, app: MemGPT, commands: Commands, views: ViewReads) -> None:
-        self._app = app
+    def __init__(self, accounts: AccountCommands, commands: Commands, views: ViewReads) -> None:
+        self._accounts = accounts
         self._run = commands
         self._views = views
 
@@ -77,7 +78,9 @@ class Keys:
         errors={404: "No such user"},
     )
     async def on_post(self, req: Request, resp: Response, body: s.CreateAPIKeyRequest) -> s.CreateAPIKeyResponse:
-        return s.CreateAPIKeyResponse(await self._run(self._app.issue_key, body.user_id, body.name or body.key_name))
+        return s.CreateAPIKeyResponse(
+            await self._run(self._accounts.issue_key, body.user_id, body.name or body.key_name)
+        )
 
     @operation("List a user's API keys, masked", query=s.KeysQuery, response=s.GetAPIKeysResponse, errors=(404,))
     async def on_get(self, req: Request, resp: Response, query: s.KeysQuery) -> s.GetAPIKeysResponse:
@@ -91,7 +94,7 @@ class Keys:
         record = await self._views.key(keys.digest(query.api_key))
         if record is None:
             raise falcon.HTTPNotFound(description="API key not found")
-        await self._run(self._app.revoke_key, record.user_id, record.key_id)
+        await self._run(self._accounts.revoke_key, record.user_id, record.key_id)
         return s.DeleteAPIKeyResponse("API key successfully deleted.", keys.mask(query.api_key))
 
 
@@ -114,8 +117,8 @@ class SetAside:
 
     auth = "admin"
 
-    def __init__(self, app: MemGPT, dsn: str) -> None:
-        self._app = app
+    def __init__(self, store: MemGPT, dsn: str) -> None:
+        self._store = store
         self._dsn = dsn
 
     @operation("Count the events each view has set aside", response=ViewsResponse)
@@ -125,7 +128,7 @@ class SetAside:
 
     @operation("Apply the views' set-aside events again (after a fix)", response=RetryViewsResponse)
     async def on_post_retry(self, req: Request, resp: Response) -> RetryViewsResponse:
-        done = await asyncio.to_thread(set_aside.retry, self._app, self._dsn)
+        done = await asyncio.to_thread(set_aside.retry, self._store, self._dsn)
         return RetryViewsResponse(done.applied, done.remaining)
 
     def _counts(self) -> dict[str, int]:

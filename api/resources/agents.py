@@ -16,7 +16,7 @@ from api.paging import next_cursor
 from api.schemas import memgpt as s
 from domain.errors import UnknownCatalogueEntry
 from domain.functions import schemas_for
-from domain.services.app import MemGPT
+from domain.services.agents import AgentCommands
 from projections.views import Views
 from runtime.commands import Commands
 from runtime.config import Config
@@ -110,9 +110,9 @@ class AgentReader:
         )
 
 
-class Agents:
-    def __init__(self, app: MemGPT, commands: Commands, views: Views, config: Config) -> None:
-        self._app = app
+class AgentList:
+    def __init__(self, agents: AgentCommands, commands: Commands, views: Views, config: Config) -> None:
+        self._agents = agents
         self._run = commands
         self._views = views
         self._reader = AgentReader(views, config)
@@ -160,7 +160,7 @@ class Agents:
         llm, embedding = await self._configs(given)
         try:
             agent = await self._run(
-                self._app.create_agent,
+                self._agents.create_agent,
                 req.context.principal.user_id,
                 given.name,
                 given.preset or defaults.default_preset,
@@ -175,19 +175,19 @@ class Agents:
 
     @operation("Delete an agent", query=s.AgentQuery, response=s.DeleteAgentResponse, errors=(404,))
     async def on_delete(self, req: Request, resp: Response, query: s.AgentQuery) -> s.DeleteAgentResponse:
-        return await _delete(self._app, self._run, req, query.agent_id)
+        return await _delete(self._agents, self._run, req, query.agent_id)
 
 
-async def _delete(app: MemGPT, run: Commands, req: Request, agent_id: UUID) -> s.DeleteAgentResponse:
-    await run(app.delete_agent, req.context.principal.user_id, agent_id)
+async def _delete(agents: AgentCommands, run: Commands, req: Request, agent_id: UUID) -> s.DeleteAgentResponse:
+    await run(agents.delete_agent, req.context.principal.user_id, agent_id)
     return s.DeleteAgentResponse(f"Agent agent_id={agent_id} successfully deleted")
 
 
-class Agent:
+class AgentItem:
     """/api/agents/{agent_id}: one agent's state, or its deletion."""
 
-    def __init__(self, app: MemGPT, commands: Commands, views: Views, config: Config | None = None) -> None:
-        self._app = app
+    def __init__(self, agents: AgentCommands, commands: Commands, views: Views, config: Config | None = None) -> None:
+        self._agents = agents
         self._run = commands
         self._reader = AgentReader(views, config)
 
@@ -197,7 +197,7 @@ class Agent:
 
     @operation("Delete an agent", response=s.DeleteAgentResponse, errors=(404,))
     async def on_delete(self, req: Request, resp: Response, agent_id: UUID) -> s.DeleteAgentResponse:
-        return await _delete(self._app, self._run, req, agent_id)
+        return await _delete(self._agents, self._run, req, agent_id)
 
 
 class AgentConfig:
@@ -219,13 +219,13 @@ _RENAME_ERRORS = {404: None, 409: "Another agent of the caller has that name"}
 
 
 class AgentRename:
-    def __init__(self, app: MemGPT, commands: Commands, views: Views, config: Config | None = None) -> None:
-        self._app = app
+    def __init__(self, agents: AgentCommands, commands: Commands, views: Views, config: Config | None = None) -> None:
+        self._agents = agents
         self._run = commands
         self._reader = AgentReader(views, config)
 
     async def _rename(self, req: Request, agent_id: UUID, name: str) -> s.AgentStateResponse:
-        await self._run(self._app.rename_agent, req.context.principal.user_id, agent_id, name)
+        await self._run(self._agents.rename_agent, req.context.principal.user_id, agent_id, name)
         return await self._reader.response(req, agent_id)
 
     @operation("Rename an agent", body=s.AgentRenameRequest, response=s.AgentStateResponse, errors=_RENAME_ERRORS)
@@ -240,8 +240,8 @@ class AgentRename:
 
 
 class AgentMemory:
-    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
-        self._app = app
+    def __init__(self, agents: AgentCommands, commands: Commands, views: Views) -> None:
+        self._agents = agents
         self._run = commands
         self._views = views
         self._reader = AgentReader(views)
@@ -256,7 +256,9 @@ class AgentMemory:
     async def _edit(
         self, req: Request, agent_id: UUID, persona: str | None, human: str | None
     ) -> s.UpdateAgentMemoryResponse:
-        old, new = await self._run(self._app.edit_core_memory, req.context.principal.user_id, agent_id, persona, human)
+        old, new = await self._run(
+            self._agents.edit_core_memory, req.context.principal.user_id, agent_id, persona, human
+        )
         return s.UpdateAgentMemoryResponse(s.CoreMemory(**old), s.CoreMemory(**new))
 
     @operation("Get an agent's memory", query=s.AgentQuery, response=s.GetAgentMemoryResponse, errors=(404,))

@@ -11,7 +11,7 @@ from api.resources.agents import AgentReader
 from api.schemas import memgpt as s
 from domain import chunks
 from domain.configs import EmbeddingConfig
-from domain.services.app import MemGPT
+from domain.services.agents import AgentCommands
 from projections.views import Views
 from runtime.adapters.embeddings import EmbedderSource, EmbeddingUnavailable
 from runtime.commands import Commands
@@ -19,9 +19,9 @@ from runtime.commands import Commands
 DEFAULT_PAGE = 100
 
 
-class Archival:
-    def __init__(self, app: MemGPT, commands: Commands, views: Views, embedders: EmbedderSource) -> None:
-        self._app = app
+class ArchivalPassages:
+    def __init__(self, agents: AgentCommands, commands: Commands, views: Views, embedders: EmbedderSource) -> None:
+        self._agents = agents
         self._run = commands
         self._views = views
         self._embedders = embedders
@@ -66,7 +66,7 @@ class Archival:
         pieces = await asyncio.to_thread(
             chunks.by_config, body.content, EmbeddingConfig.from_dict(config), embedder.count_tokens
         )
-        ids = await self._run(self._app.insert_passages, req.context.principal.user_id, agent_id, pieces)
+        ids = await self._run(self._agents.insert_passages, req.context.principal.user_id, agent_id, pieces)
         return s.InsertAgentArchivalMemoryResponse(ids)
 
     @operation("Delete a passage", query=s.PassageQuery, response=s.DeleteAgentArchivalMemoryResponse, errors=(404,))
@@ -76,5 +76,5 @@ class Archival:
         await self._reader.row(req, agent_id)
         if await self._views.passage(agent_id, query.id) is None:
             raise falcon.HTTPNotFound(description=f"Memory id={query.id} not found")
-        await self._run(self._app.delete_passage, req.context.principal.user_id, agent_id, query.id)
+        await self._run(self._agents.delete_passage, req.context.principal.user_id, agent_id, query.id)
         return s.DeleteAgentArchivalMemoryResponse(f"Memory id={query.id} successfully deleted")

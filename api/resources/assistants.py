@@ -14,7 +14,7 @@ from falcon.asgi import Request, Response
 from api.http import operation
 from api.schemas import assistants as v1
 from domain.errors import TurnRefused
-from domain.services.app import MemGPT
+from domain.services.assistants import AssistantCommands
 from projections.views import Views
 from runtime.commands import Commands
 from runtime.config import Config
@@ -93,8 +93,8 @@ def _ends(rows: list[Any]) -> tuple[Any, Any]:
 
 
 class _Base:
-    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
-        self._app = app
+    def __init__(self, assistants: AssistantCommands, commands: Commands, views: Views) -> None:
+        self._assistants = assistants
         self._run = commands
         self._views = views
 
@@ -111,12 +111,12 @@ class _Base:
         return row
 
 
-class Assistants(_Base):
+class AssistantList(_Base):
     @operation("Create an assistant", body=v1.CreateAssistantRequest, response=v1.OpenAIAssistant)
     async def on_post(self, req: Request, resp: Response, body: v1.CreateAssistantRequest) -> v1.OpenAIAssistant:
         tools = [t if isinstance(t, str) else t.type for t in body.tools or []]
         made = await self._run(
-            self._app.create_assistant,
+            self._assistants.create_assistant,
             req.context.principal.user_id,
             body.name,
             body.model,
@@ -140,7 +140,7 @@ class Assistants(_Base):
 
     @operation("Delete an assistant", response=v1.DeletedResponse, errors=(404,))
     async def on_delete_one(self, req: Request, resp: Response, assistant_id: UUID) -> v1.DeletedResponse:
-        await self._run(self._app.delete_assistant, req.context.principal.user_id, assistant_id)
+        await self._run(self._assistants.delete_assistant, req.context.principal.user_id, assistant_id)
         return v1.DeletedResponse(assistant_id, "assistant.deleted")
 
 
@@ -148,7 +148,9 @@ class Threads(_Base):
     @operation("Create a thread, optionally with first messages", body=v1.CreateThreadRequest, response=v1.OpenAIThread)
     async def on_post(self, req: Request, resp: Response, body: v1.CreateThreadRequest) -> v1.OpenAIThread:
         texts = [m if isinstance(m, str) else m.content for m in body.messages or []]
-        made = await self._run(self._app.create_thread, req.context.principal.user_id, texts, body.metadata or {})
+        made = await self._run(
+            self._assistants.create_thread, req.context.principal.user_id, texts, body.metadata or {}
+        )
         row = _caught_up(await self._views.thread(req.context.principal.user_id, made.id))
         return v1.OpenAIThread(row["id"], _ts(row["created_at"]) or 0, row["metadata"])
 
@@ -159,7 +161,7 @@ class Threads(_Base):
 
     @operation("Delete a thread", response=v1.DeletedResponse, errors=(404,))
     async def on_delete_one(self, req: Request, resp: Response, thread_id: UUID) -> v1.DeletedResponse:
-        await self._run(self._app.delete_thread, req.context.principal.user_id, thread_id)
+        await self._run(self._assistants.delete_thread, req.context.principal.user_id, thread_id)
         return v1.DeletedResponse(thread_id, "thread.deleted")
 
 
@@ -172,7 +174,7 @@ class ThreadMessages(_Base):
     )
     async def on_post(self, req: Request, resp: Response, thread_id: UUID, body: v1.MessageInput) -> v1.OpenAIMessage:
         message_id = await self._run(
-            self._app.add_thread_message,
+            self._assistants.add_thread_message,
             req.context.principal.user_id,
             thread_id,
             body.role,
@@ -200,8 +202,8 @@ class ThreadMessages(_Base):
 
 
 class Runs(_Base):
-    def __init__(self, app: MemGPT, commands: Commands, views: Views, config: Config) -> None:
-        super().__init__(app, commands, views)
+    def __init__(self, assistants: AssistantCommands, commands: Commands, views: Views, config: Config) -> None:
+        super().__init__(assistants, commands, views)
         self._config = config
 
     async def _shown(self, req: Request, row: dict[str, Any]) -> v1.OpenAIRun:
@@ -219,7 +221,7 @@ class Runs(_Base):
         cfg = self._config
         try:
             run_id = await self._run(
-                self._app.start_run,
+                self._assistants.start_run,
                 req.context.principal.user_id,
                 thread_id,
                 body.assistant_id,

@@ -18,7 +18,7 @@ from api.schemas import memgpt as s
 from domain import catalogue, configs
 from domain.configs import EMBEDDED_CHAT_TYPES, LLMConfig
 from domain.functions import SCHEMAS, TAGS, schemas_for
-from domain.services.app import MemGPT
+from domain.services.accounts import AccountCommands
 from projections.views import Views
 from runtime.commands import Commands
 from runtime.config import EMBEDDED_EMBEDDING, EMBEDDED_LLM, Config
@@ -35,8 +35,8 @@ class _Texts:
     kind = ""
     defaults: dict[str, str] = {}
 
-    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
-        self._app = app
+    def __init__(self, accounts: AccountCommands, commands: Commands, views: Views) -> None:
+        self._accounts = accounts
         self._run = commands
         self._views = views
 
@@ -47,7 +47,7 @@ class _Texts:
         ]
 
     async def create(self, req: Request, body: s.CreateCatalogueEntryRequest) -> s.CatalogueEntry:
-        await self._run(self._app.save_text, req.context.principal.user_id, self.kind, body.name, body.text)
+        await self._run(self._accounts.save_text, req.context.principal.user_id, self.kind, body.name, body.text)
         return s.CatalogueEntry(body.name, body.text)
 
     async def one(self, req: Request, name: str) -> s.CatalogueEntry:
@@ -100,8 +100,8 @@ class Personas(_Texts):
 
 
 class Presets:
-    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
-        self._app = app
+    def __init__(self, accounts: AccountCommands, commands: Commands, views: Views) -> None:
+        self._accounts = accounts
         self._run = commands
         self._views = views
 
@@ -123,7 +123,7 @@ class Presets:
     )
     async def on_post(self, req: Request, resp: Response, body: s.CreatePresetRequest) -> s.PresetModel:
         await self._run(
-            self._app.save_preset, req.context.principal.user_id, body.name, body.system_prompt, body.functions
+            self._accounts.save_preset, req.context.principal.user_id, body.name, body.system_prompt, body.functions
         )
         return _preset(body.name, body.system_prompt, list(body.functions))
 
@@ -140,11 +140,7 @@ class Presets:
         errors={404: "No preset of yours has that name", 409: "The shared default presets cannot be deleted"},
     )
     async def on_delete_one(self, req: Request, resp: Response, name: str) -> s.DeletePresetResponse:
-        if name in catalogue.PRESETS:
-            raise falcon.HTTPConflict(description="The shared default presets cannot be deleted.")
-        if name not in {r["name"] for r in await self._views.catalogue(req.context.principal.user_id, "preset")}:
-            raise falcon.HTTPNotFound(description=f"No preset of yours is named {name!r}")
-        await self._run(self._app.delete_preset, req.context.principal.user_id, name)
+        await self._run(self._accounts.delete_preset, req.context.principal.user_id, name)
         return s.DeletePresetResponse(f"Preset {name} successfully deleted")
 
 
@@ -183,7 +179,7 @@ def _shown(endpoints: Endpoints, req: Request, endpoint: str | None) -> str | No
     return endpoint if req.context.principal.is_admin else endpoints.public_endpoint(endpoint)
 
 
-class Models:
+class ModelList:
     """The operator's providers and their models (the default one also lists what its endpoint
     says it serves), and the embedded model. Users see providers by name, never by URL."""
 

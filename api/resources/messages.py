@@ -21,10 +21,11 @@ from api.resources.agents import AgentReader
 from api.schemas import memgpt as s
 from domain.commands import dump, memory_dump
 from domain.errors import TurnRefused
-from domain.services.app import MemGPT
+from domain.services.agents import AgentCommands
+from domain.services.turns import TurnCommands
 from projections.views import Views
 from runtime.commands import Commands
-from runtime.turns.follow import Turns
+from runtime.turns.follow import TurnFollower
 
 
 def _message(row: dict[str, Any], user_id: UUID, model: str | None) -> s.MessageModel:
@@ -48,7 +49,7 @@ def _message(row: dict[str, Any], user_id: UUID, model: str | None) -> s.Message
 
 
 def stream(
-    resp: Response, turns: Turns, agent_id: UUID, turn_id: UUID, after: int, release: Callable[[], None]
+    resp: Response, follower: TurnFollower, agent_id: UUID, turn_id: UUID, after: int, release: Callable[[], None]
 ) -> None:
     """Answer with the turn as server-sent events: `data: {...}`, and `id: <log position>` on
     the last frame of each event, so `Last-Event-ID` resumes after whole events. `release` ends
@@ -56,7 +57,7 @@ def stream(
 
     async def sse() -> AsyncIterator[SSEvent | None]:
         try:
-            async for item in turns.events(agent_id, turn_id, after):
+            async for item in follower.events(agent_id, turn_id, after):
                 if item is None:
                     yield None  # keep-alive comment; also how a gone client is noticed
                     continue
@@ -74,9 +75,9 @@ def stream(
 
 
 class Messages:
-    def __init__(self, app: MemGPT, turns: Turns, views: Views, limits: UserLimits) -> None:
-        self._app = app
+    def __init__(self, turns: TurnCommands, follower: TurnFollower, views: Views, limits: UserLimits) -> None:
         self._turns = turns
+        self._follower = follower
         self._views = views
         self._limits = limits
         self._reader = AgentReader(views)
@@ -91,9 +92,9 @@ class Messages:
                 release()
             raise
         if release:
-            stream(resp, self._turns, agent_id, turn_id, after, release)
+            stream(resp, self._follower, agent_id, turn_id, after, release)
             return None
-        return s.UserMessageResponse(await self._turns.collect(agent_id, turn_id, after))
+        return s.UserMessageResponse(await self._follower.collect(agent_id, turn_id, after))
 
     async def _turn(self, req: Request, user_id: UUID, agent_id: UUID, body: Any) -> tuple[UUID, int]:
         """The turn to answer with and the log position to follow it from: a resumed one
@@ -104,9 +105,9 @@ class Messages:
             if not (resume.isascii() and resume.isdigit() and len(resume) <= 18):  # "²" is a digit to str
                 raise falcon.HTTPBadRequest(description="Last-Event-ID must be a log position (ASCII digits).")
             after = int(resume)
-            return await self._turns.turn_at(agent_id, after), after
+            return await self._follower.turn_at(agent_id, after), after
         await self._limits.may_queue(user_id)
-        return await self._turns.queue(self._app.queue_turn, user_id, agent_id, body.role, body.message)
+        return await self._follower.queue(self._turns.queue_turn, user_id, agent_id, body.role, body.message)
 
     async def _history(self, req: Request, agent_id: UUID, query: s.HistoryPathQuery) -> s.GetAgentMessagesResponse:
         agent = await self._reader.row(req, agent_id)
@@ -183,16 +184,25 @@ _COMMAND_ERRORS = {
 class Command:
     """`/memory`, `/dump N`, `/pop N`, `/retry`, `/rethink T`, `/rewrite T`, `/heartbeat`, `/memorywarning`."""
 
-    def __init__(self, app: MemGPT, commands: Commands, turns: Turns, views: Views, limits: UserLimits) -> None:
-        self._app = app
-        self._run = commands
+    def __init__(
+        self,
+        agents: AgentCommands,
+        turns: TurnCommands,
+        commands: Commands,
+        follower: TurnFollower,
+        views: Views,
+        limits: UserLimits,
+    ) -> None:
+        self._agents = agents
         self._turns = turns
+        self._run = commands
+        self._follower = follower
         self._views = views
         self._limits = limits
         self._reader = AgentReader(views)
 
     async def _reply(self, agent_id: UUID, turn: tuple[UUID, int]) -> str:
-        shown = await self._turns.collect(agent_id, *turn)
+        shown = await self._follower.collect(agent_id, *turn)
         said = [f["assistant_message"] for f in shown if "assistant_message" in f]
         errors = [f["internal_error"] for f in shown if "internal_error" in f]
         return "\n".join(said + errors) or "The agent sent no message."
@@ -207,24 +217,28 @@ class Command:
             counts = await self._views.message_counts(agent_id)
             return s.CommandResponse(memory_dump(row["core_memory"], await self._views.passage_count(agent_id), counts))
         if name == "/dump":
-            agent = await asyncio.to_thread(self._app.agent, agent_id)
+            agent = await asyncio.to_thread(self._turns.agent, agent_id)
             return s.CommandResponse(dump(agent.messages, int(rest or 1)))
         if name == "/pop":
-            popped = await self._run(self._app.pop_messages, user_id, agent_id, int(rest or 3))
+            popped = await self._run(self._agents.pop_messages, user_id, agent_id, int(rest or 3))
             return s.CommandResponse(f"Popped the last {popped} messages from the agent's context.")
         if name in ("/retry", "/heartbeat", "/memorywarning"):
             await self._limits.may_queue(user_id)
         if name == "/retry":
             return s.CommandResponse(
-                await self._reply(agent_id, await self._turns.queue(self._app.retry_last, user_id, agent_id))
+                await self._reply(agent_id, await self._follower.queue(self._agents.retry_last, user_id, agent_id))
             )
         if name in ("/rethink", "/rewrite"):
-            await self._run(self._app.rethink if name == "/rethink" else self._app.rewrite, user_id, agent_id, rest)
+            await self._run(
+                self._agents.rethink if name == "/rethink" else self._agents.rewrite, user_id, agent_id, rest
+            )
             return s.CommandResponse(f"{'Inner thoughts' if name == '/rethink' else 'Sent message'} rewritten.")
         wake = {"/heartbeat": "heartbeat", "/memorywarning": "memory_warning"}.get(name)
         if wake:
             return s.CommandResponse(
-                await self._reply(agent_id, await self._turns.queue(self._app.queue_turn, user_id, agent_id, wake, ""))
+                await self._reply(
+                    agent_id, await self._follower.queue(self._turns.queue_turn, user_id, agent_id, wake, "")
+                )
             )
         raise TurnRefused(f"Unknown command {name!r}.")
 

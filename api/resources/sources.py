@@ -14,7 +14,7 @@ from api.schemas import memgpt as s
 from domain import chunks
 from domain.configs import EmbeddingConfig
 from domain.messages import clean
-from domain.services.app import MemGPT
+from domain.services.sources import SourceCommands
 from projections.views import Views
 from runtime.adapters.documents import DocumentTooLarge, read_text
 from runtime.adapters.embeddings import EmbedderSource
@@ -42,8 +42,8 @@ def source_model(row: dict[str, Any]) -> s.SourceModel:
 
 
 class _Base:
-    def __init__(self, app: MemGPT, commands: Commands, views: Views) -> None:
-        self._app = app
+    def __init__(self, sources: SourceCommands, commands: Commands, views: Views) -> None:
+        self._sources = sources
         self._run = commands
         self._views = views
 
@@ -56,11 +56,11 @@ class _Base:
         return row
 
 
-class Sources(_Base):
+class SourceList(_Base):
     def __init__(
-        self, app: MemGPT, commands: Commands, views: Views, config: Config, embedders: EmbedderSource
+        self, sources: SourceCommands, commands: Commands, views: Views, config: Config, embedders: EmbedderSource
     ) -> None:
-        super().__init__(app, commands, views)
+        super().__init__(sources, commands, views)
         self._config = config
         self._embedders = embedders
 
@@ -72,7 +72,7 @@ class Sources(_Base):
     @operation("Create a data source", body=s.CreateSourceRequest, response=s.SourceModel)
     async def on_post(self, req: Request, resp: Response, body: s.CreateSourceRequest) -> s.SourceModel:
         made = await self._run(
-            self._app.create_source,
+            self._sources.create_source,
             req.context.principal.user_id,
             body.name,
             body.description,
@@ -90,7 +90,7 @@ class Sources(_Base):
         errors=(404,),
     )
     async def on_delete_one(self, req: Request, resp: Response, source_id: UUID) -> s.DeleteSourceResponse:
-        await self._run(self._app.delete_source, req.context.principal.user_id, source_id)
+        await self._run(self._sources.delete_source, req.context.principal.user_id, source_id)
         return s.DeleteSourceResponse(f"Source id={source_id} successfully deleted")
 
     async def _upload(self, req: Request, source_id: UUID) -> s.UploadFileToSourceResponse:
@@ -106,7 +106,9 @@ class Sources(_Base):
         pieces = await asyncio.to_thread(
             chunks.by_config, text, EmbeddingConfig.from_dict(config), embedder.count_tokens
         )
-        _, added = await self._run(self._app.add_document, req.context.principal.user_id, source_id, filename, pieces)
+        _, added = await self._run(
+            self._sources.add_document, req.context.principal.user_id, source_id, filename, pieces
+        )
         return s.UploadFileToSourceResponse(source_model(row), added, 1)
 
     @operation(
@@ -140,7 +142,7 @@ class Attachments(_Base):
         self, req: Request, agent_id: UUID, source_id: UUID | None, name: str | None, attach: bool
     ) -> s.SourceModel:
         row = await self._row(req, source_id, name)
-        command = self._app.attach_source if attach else self._app.detach_source
+        command = self._sources.attach_source if attach else self._sources.detach_source
         await self._run(command, req.context.principal.user_id, row["id"], agent_id)
         return source_model(row)
 

@@ -6,11 +6,11 @@ from uuid import UUID, uuid4
 from domain import keys
 from domain.agents import Agent
 from domain.errors import DefaultUserProtected, UserAlreadyExists
-from domain.services.base import Service, retrying
+from domain.services.base import CommandGroup, retrying
 from domain.users import User
 
 
-class Accounts(Service):
+class AccountCommands(CommandGroup):
     @retrying
     def ensure_user(self, user_id: UUID) -> None:
         """Create the user if the log has never seen it (the default user at start-up)."""

@@ -11,7 +11,7 @@ from domain import catalogue, memory, messages, names
 from domain.agents import Agent
 from domain.errors import NothingToStore, NothingToUndo
 from domain.messages import Message, ToolCall
-from domain.services.base import Service, lookup, retrying, utc_now
+from domain.services.base import CommandGroup, lookup, retrying, utc_now
 
 
 def boot_messages(system: str, now: datetime) -> list[Message]:
@@ -39,7 +39,7 @@ def boot_messages(system: str, now: datetime) -> list[Message]:
     ]
 
 
-class Agents(Service):
+class AgentCommands(CommandGroup):
     @retrying
     def create_agent(
         self,

@@ -1,21 +1,39 @@
-"""The application service: each method loads aggregates, calls one command, and saves.
+"""The application: one event store and the command groups built on it.
 
 Writes retry on optimistic-concurrency conflicts (two requests changing one aggregate at once):
-the loser re-reads and re-applies its command, so clients never see a version conflict. The
-methods live in one module per concern; this class puts them together.
+the loser re-reads and re-applies its command, so clients never see a version conflict. Each
+part of the server is handed only the group it uses: the turn runner the turn commands, the
+admin routes the account commands, and so on.
 """
 
-from domain.agents import Agent
-from domain.services.accounts import Accounts
-from domain.services.agents import Agents, boot_messages
-from domain.services.assistants import Assistants
-from domain.services.base import LAST_POSITION
-from domain.services.sources import Sources
-from domain.services.turns import Turns
+from dataclasses import dataclass
 
-__all__ = ["LAST_POSITION", "MemGPT", "boot_messages"]
+from domain.services.accounts import AccountCommands
+from domain.services.agents import AgentCommands
+from domain.services.assistants import AssistantCommands
+from domain.services.base import LAST_POSITION, MemGPT
+from domain.services.sources import SourceCommands
+from domain.services.turns import TurnCommands
+
+__all__ = ["LAST_POSITION", "CommandGroups", "MemGPT"]
 
 
-class MemGPT(Accounts, Agents, Turns, Assistants, Sources):
-    name = "memgpt"
-    snapshotting_intervals = {Agent: 100}  # noqa: RUF012 - the library reads a class attribute
+@dataclass(frozen=True)
+class CommandGroups:
+    store: MemGPT
+    accounts: AccountCommands
+    agents: AgentCommands
+    turns: TurnCommands
+    assistants: AssistantCommands
+    sources: SourceCommands
+
+    @classmethod
+    def on(cls, store: MemGPT) -> "CommandGroups":
+        return cls(
+            store,
+            AccountCommands(store),
+            AgentCommands(store),
+            TurnCommands(store),
+            AssistantCommands(store),
+            SourceCommands(store),
+        )

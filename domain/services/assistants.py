@@ -9,10 +9,10 @@ from domain import catalogue, memory, names
 from domain.agents import Agent
 from domain.assistants import Assistant, AssistantNotFound, Thread, ThreadNotFound
 from domain.services.agents import boot_messages
-from domain.services.base import Service, retrying, utc_now
+from domain.services.base import CommandGroup, retrying, utc_now
 
 
-class Assistants(Service):
+class AssistantCommands(CommandGroup):
     def _owned(self, cls: type[Any], aggregate_id: UUID, user_id: UUID) -> Any:
         try:
             found = self.repository.get(aggregate_id)

@@ -1,6 +1,6 @@
-"""The base of the application service: persistence settings, optimistic-concurrency retries, and
-the look-ups every part of the service shares. The parts, one module each, are combined in
-`domain.services.app.MemGPT`."""
+"""The event store (`MemGPT`, the one `eventsourcing` Application: persistence settings, the
+message transcoding, the audited mapper) and what every command group built on it shares:
+optimistic-concurrency retries and the look-ups of users, agents and name claims."""
 
 import functools
 import random
@@ -64,8 +64,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Service(Application[UUID]):
+class MemGPT(Application[UUID]):
+    """The one Application: where events are stored and aggregates loaded. Commands live in the
+    groups built on it (`domain.services.app.CommandGroups`)."""
+
     name = "memgpt"
+    snapshotting_intervals = {Agent: 100}  # noqa: RUF012 - the library reads a class attribute
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)
@@ -79,6 +83,18 @@ class Service(Application[UUID]):
         if recordings:
             LAST_POSITION.set(max(r.notification.id for r in recordings))
         return recordings
+
+
+class CommandGroup:
+    """Commands of one concern. Each loads aggregates from the store, calls one command on
+    them and saves what they recorded, in one atomic save."""
+
+    def __init__(self, store: MemGPT) -> None:
+        self.store = store
+        self.repository = store.repository
+
+    def save(self, *objs: Any) -> list[Recording[UUID]]:
+        return self.store.save(*objs)
 
     def _user(self, user_id: UUID) -> User:
         try:

@@ -3,11 +3,11 @@
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.services.base import Service, retrying
+from domain.services.base import CommandGroup, retrying
 from domain.sources import Source, SourceNotFound
 
 
-class Sources(Service):
+class SourceCommands(CommandGroup):
     def _source(self, user_id: UUID, source_id: UUID) -> Source:
         found = self._owned_or_none(source_id)
         if not isinstance(found, Source):

@@ -7,7 +7,7 @@ from domain import messages, step
 from domain.agents import Agent
 from domain.errors import AgentNotFound, TurnRefused
 from domain.messages import Message
-from domain.services.base import Service, retrying, utc_now
+from domain.services.base import CommandGroup, retrying, utc_now
 
 WAKE_TEXTS = {"heartbeat": step.HEARTBEAT_REQUESTED, "memory_warning": step.MEMORY_WARNING}
 
@@ -21,7 +21,7 @@ def _opening(role: str, text: str, now: datetime) -> Message:
     return Message(uuid4(), "user", messages.heartbeat_text(WAKE_TEXTS[role], now), now)
 
 
-class Turns(Service):
+class TurnCommands(CommandGroup):
     @retrying
     def queue_turn(self, user_id: UUID, agent_id: UUID, role: str, text: str) -> UUID:
         """Append a message for the agent; a turn runner answers it in order."""

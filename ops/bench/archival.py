@@ -24,7 +24,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 import migrations
-from domain.services.app import MemGPT
+from domain.services.app import CommandGroups, MemGPT
 from projections.runner import ProjectionHost
 from runtime.adapters.embeddings import Embedders
 from runtime.archival import Archival, EmbeddingFiller
@@ -63,15 +63,18 @@ async def fill(filler: EmbeddingFiller, archival: Archival) -> float:
 async def run(dsn: str, sizes: list[int]) -> list[dict[str, object]]:
     env = eventsourcing_env(dsn)
     migrations.apply(dsn)
-    app = MemGPT(env=env)
+    store = MemGPT(env=env)
+    app = CommandGroups.on(store)
     host = ProjectionHost(dsn, env)
     host.start()
     rng = random.Random(7)
     user = uuid4()
-    app.ensure_user(user)
+    app.accounts.ensure_user(user)
     config = {"embedding_endpoint_type": "local", "embedding_dim": 384, "embedding_chunk_size": 300}
-    target = app.create_agent(user, "Target", "memgpt_chat", "sam_pov", "basic", {}, config).id
-    others = [app.create_agent(user, f"Other{i}", "memgpt_chat", "sam_pov", "basic", {}, config).id for i in range(9)]
+    target = app.agents.create_agent(user, "Target", "memgpt_chat", "sam_pov", "basic", {}, config).id
+    others = [
+        app.agents.create_agent(user, f"Other{i}", "memgpt_chat", "sam_pov", "basic", {}, config).id for i in range(9)
+    ]
     results = []
     async with (
         AsyncConnectionPool(dsn, min_size=2, max_size=4, kwargs={"autocommit": True}) as pool,
@@ -87,7 +90,7 @@ async def run(dsn: str, sizes: list[int]) -> list[dict[str, object]]:
                 owner: UUID = target if (stored // 100) % 2 == 0 else rng.choice(others)
                 texts = [sentence(rng) for _ in range(100)]
                 t = time.perf_counter()
-                await asyncio.to_thread(app.insert_passages, user, owner, texts)
+                await asyncio.to_thread(app.agents.insert_passages, user, owner, texts)
                 saves.append((time.perf_counter() - t) * 1000)
                 stored += len(texts)
             save_seconds = time.perf_counter() - started
@@ -124,7 +127,7 @@ async def run(dsn: str, sizes: list[int]) -> list[dict[str, object]]:
             )
             print(results[-1], flush=True)
     host.stop()
-    app.close()
+    store.close()
     return results
 
 

@@ -24,7 +24,7 @@ class UnknownEventId(ValueError):
     """A `Last-Event-ID` that names no event of the agent's turns (400 at the HTTP edge)."""
 
 
-class Turns:
+class TurnFollower:
     """Queues turns and follows them on the log."""
 
     def __init__(self, commands: Commands, tail: LogTail, turn_timeout: float) -> None:

@@ -18,7 +18,7 @@ from domain import chunks, prompt, step
 from domain.agents import Agent
 from domain.configs import EmbeddingConfig, LLMConfig
 from domain.errors import DomainError
-from domain.services.app import MemGPT
+from domain.services.turns import TurnCommands
 from runtime.adapters.embeddings import EmbedderSource
 from runtime.adapters.llm import ChatModel, LLMUnavailable, ModelSource
 from runtime.database import UNAVAILABLE
@@ -35,7 +35,7 @@ RENEWALS_PER_TERM = 3  # leases are renewed this many times per lease term
 class TurnRunner:
     def __init__(
         self,
-        app: MemGPT,
+        turns: TurnCommands,
         tail: LogTail,
         pool: AsyncConnectionPool,
         leases: Leases,
@@ -43,7 +43,7 @@ class TurnRunner:
         memories: Memories,
         embedders: EmbedderSource,
     ) -> None:
-        self._app = app
+        self._turns = turns
         self._embedders = embedders
         self._tail = tail
         self._pool = pool
@@ -126,7 +126,7 @@ class TurnRunner:
                     return  # another process runs this agent; its drive sees the new turn
                 self._held.add(agent_id)
                 try:
-                    while (agent := await asyncio.to_thread(self._app.start_next_turn, agent_id)) is not None:
+                    while (agent := await asyncio.to_thread(self._turns.start_next_turn, agent_id)) is not None:
                         await self._turn(agent)
                 finally:
                     self._held.discard(agent_id)
@@ -152,7 +152,7 @@ class TurnRunner:
                 agent, more = await self._step(agent, turn_id, reply)
                 agent, warned = await self._warn_if_full(agent, turn_id, model)
                 if more:
-                    agent = await asyncio.to_thread(self._app.heartbeat, agent.id, turn_id, step.HEARTBEATS[more])
+                    agent = await asyncio.to_thread(self._turns.heartbeat, agent.id, turn_id, step.HEARTBEATS[more])
                 elif not warned:  # a warning wakes the model by itself, to save what matters
                     break
             else:
@@ -165,7 +165,7 @@ class TurnRunner:
         except Exception:  # the turn must end visibly, whatever went wrong inside it
             log.exception("turn.crashed", agent_id=str(agent.id), turn_id=str(turn_id))
             failure = "The turn failed because of an internal error."
-        await asyncio.to_thread(self._app.end_turn, agent.id, turn_id, failure)
+        await asyncio.to_thread(self._turns.end_turn, agent.id, turn_id, failure)
         log.info("turn.ended", agent_id=str(agent.id), turn_id=str(turn_id), failure=failure)
 
     async def _step(self, agent: Agent, turn_id: UUID, reply: step.Reply) -> tuple[Agent, str | None]:
@@ -188,7 +188,7 @@ class TurnRunner:
         if reply.skipped:
             log.warning("turn.calls_skipped", agent_id=str(agent.id), turn_id=str(turn_id), count=len(reply.skipped))
         thoughts = call.inner_thoughts if call else None
-        agent = await asyncio.to_thread(self._app.record_step, agent.id, turn_id, reply, outcome, thoughts)
+        agent = await asyncio.to_thread(self._turns.record_step, agent.id, turn_id, reply, outcome, thoughts)
         return agent, step.next_step(reply, call, outcome)
 
     def _chunked(self, agent: Agent, texts: tuple[str, ...]) -> list[str]:
@@ -205,7 +205,7 @@ class TurnRunner:
             if not hidden:
                 raise LLMUnavailable("The prompt does not fit the model's context window even after summarising.")
             summary = await model.summarize(prompt.summary_request(hidden))
-            agent = await asyncio.to_thread(self._app.summarize, agent.id, turn_id, [m.id for m in hidden], summary)
+            agent = await asyncio.to_thread(self._turns.summarize, agent.id, turn_id, [m.id for m in hidden], summary)
         return agent
 
     async def _warn_if_full(self, agent: Agent, turn_id: UUID, model: ChatModel) -> tuple[Agent, bool]:
@@ -213,4 +213,4 @@ class TurnRunner:
         used = model.count_tokens(prompt.chat_messages(agent), prompt.tools(agent))
         if agent.warned or used <= prompt.WARNING_FRACTION * window:
             return agent, False
-        return await asyncio.to_thread(self._app.warn_memory, agent.id, turn_id), True
+        return await asyncio.to_thread(self._turns.warn_memory, agent.id, turn_id), True
