@@ -98,11 +98,11 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
     cfg, groups, views = services.config, services.commands, services.views
     run = Commands(services.watch, cfg.view_wait_seconds)
     follower = TurnFollower(run, services.tail, cfg.turn_timeout)
-    limits = UserLimits(services.pool, cfg)
+    limits = UserLimits(views, cfg)
     accounts, agents_, turns = groups.accounts, groups.agents, groups.turns
     return {
         health.Health: health.Health(),
-        health.Ready: health.Ready(services.pool, services.watch),
+        health.Ready: health.Ready(views, services.watch),
         messages.Messages: messages.Messages(turns, follower, views, limits),
         archival.ArchivalPassages: archival.ArchivalPassages(agents_, run, views, services.embedders),
         messages.Command: messages.Command(agents_, turns, run, follower, views, limits),

@@ -21,8 +21,8 @@ from uuid import UUID
 
 import falcon
 from falcon.asgi import Request, Response
-from psycopg_pool import AsyncConnectionPool
 
+from projections.views import Views
 from runtime.config import Config
 
 _PRUNE_AT = 10_000  # buckets kept before full (idle) ones are dropped
@@ -120,8 +120,8 @@ class RateLimits:
 class UserLimits:
     """A user's running and queued turns and open streams, checked before more are started."""
 
-    def __init__(self, pool: AsyncConnectionPool, config: Config) -> None:
-        self._pool = pool
+    def __init__(self, views: Views, config: Config) -> None:
+        self._views = views
         self._running = config.max_running_turns
         self._queued = config.max_queued_turns
         self._max_streams = config.max_streams
@@ -129,13 +129,7 @@ class UserLimits:
 
     async def may_queue(self, user_id: UUID) -> None:
         """Refuses (429) a new turn while the user has too many running or queued."""
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT count(*) FILTER (WHERE turn_open), coalesce(sum(queued_turns), 0)"
-                " FROM view_agents WHERE user_id = %s",
-                (user_id,),
-            )
-            running, queued = await cur.fetchone() or (0, 0)
+        running, queued = await self._views.turns_of(user_id)
         if queued >= self._queued:
             raise too_many(f"You have {queued} turns waiting (at most {self._queued}); retry later.", 5)
         if running >= self._running:

@@ -1,4 +1,5 @@
-"""Plain SQL reads over the views: the read side of the API, apart from the write side."""
+"""Plain SQL reads over the views: the read side of the API and of the turn runner, apart from
+the write side. (The memory functions' searches are in `projections.search`.)"""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,6 +11,9 @@ from psycopg.abc import Query
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from projections.base import tracking_table
+from projections.runner import VIEW_NAMES
+
 _BY_TIME = ("created_at", "id")  # the order of rows made by commands: when, then which
 _BY_LOG = ("position", "seq")  # the order of rows made from events: their log position, then their place in it
 
@@ -18,6 +22,28 @@ _BY_LOG = ("position", "seq")  # the order of rows made from events: their log p
 class KeyRecord:
     key_id: UUID
     user_id: UUID
+
+
+@dataclass(frozen=True)
+class Readiness:
+    head: int  # the log's last position
+    applied: list[int]  # the versions of the migrations the database has, in order
+    slowest: int  # the position of the view furthest behind
+
+
+# One statement, so that /ready costs one round trip; the views are ours, named in VIEW_NAMES.
+_READINESS = sql.SQL(
+    "SELECT (SELECT coalesce(max(notification_id), 0) FROM memgpt_events) AS head,"
+    " (SELECT coalesce(array_agg(version ORDER BY version), '{{}}') FROM schema_migrations) AS applied,"
+    " (SELECT min(position) FROM ({}) AS tracking(position)) AS slowest"
+).format(
+    sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT coalesce((SELECT notification_id FROM {} WHERE application_name = 'memgpt'), 0)").format(
+            tracking_table(name)
+        )
+        for name in VIEW_NAMES
+    )
+)
 
 
 class Views:
@@ -118,6 +144,20 @@ class Views:
     async def agent_count(self, user_id: UUID) -> int:
         row = await self._one("SELECT count(*) AS n FROM view_agents WHERE user_id = %s", user_id)
         return row["n"] if row else 0
+
+    async def agents_with_work(self) -> list[UUID]:
+        """Every agent with a queued or an open turn (the turn runner's sweep; a partial index)."""
+        rows = await self._all("SELECT id FROM view_agents WHERE queued_turns > 0 OR turn_open")
+        return [r["id"] for r in rows]
+
+    async def turns_of(self, user_id: UUID) -> tuple[int, int]:
+        """How many turns of the user's agents are running, and how many are queued."""
+        row = await self._one(
+            "SELECT count(*) FILTER (WHERE turn_open) AS running, coalesce(sum(queued_turns), 0) AS queued"
+            " FROM view_agents WHERE user_id = %s",
+            user_id,
+        )
+        return (row["running"], row["queued"]) if row else (0, 0)
 
     async def agent(self, user_id: UUID, agent_id: UUID) -> dict[str, Any] | None:
         """An agent of this user; another user's agent reads exactly like a missing one."""
@@ -266,3 +306,10 @@ class Views:
     async def last_message_at(self, agent_id: UUID) -> Any:
         row = await self._one("SELECT max(created_at) AS at FROM view_messages WHERE agent_id = %s", agent_id)
         return row["at"] if row else None
+
+    async def readiness(self) -> Readiness:
+        """The log's head, the applied migrations and the slowest view's position, for /ready.
+        A missing table (migrations pending) raises the database's error, like any read."""
+        row = await self._one(_READINESS)
+        assert row is not None  # a SELECT of subqueries always has its one row
+        return Readiness(row["head"], row["applied"], row["slowest"])

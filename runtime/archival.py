@@ -4,7 +4,8 @@ Passages reach the view as text (a projection of `PassagesInserted`); `Embedding
 them outside any request, in batches, one worker per embedding endpoint, and a failure only
 delays a passage (it is retried with backoff, and the text stays in the log). Rows are claimed
 with `FOR UPDATE SKIP LOCKED` in a short statement, so any number of servers and workers can run
-fillers side by side.
+fillers side by side. What is asked of the database is the passages view's
+(`projections.search`, `projections.passages.EmbeddingQueue`); calling the endpoints is here.
 """
 
 import asyncio
@@ -13,15 +14,11 @@ from collections import defaultdict
 from typing import Any
 from uuid import UUID
 
-import numpy as np
 import orjson
 import structlog
-from pgvector.psycopg import register_vector_async
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
-from domain.step import PAGE_SIZE
+from projections.passages import EmbeddingQueue
+from projections.search import Found, Search
 from runtime.adapters.embeddings import EmbedderSource, EmbeddingUnavailable
 from runtime.database import UNAVAILABLE
 
@@ -31,56 +28,23 @@ BATCH = 64
 _AWAY_MAX = 2.0
 _BACKOFF_MAX = 60.0  # longest pause of one endpoint's worker after failed batches
 _CLAIM_MARGIN = 30.0  # a claimed batch becomes due again this long after its call's timeout
-INDEXED_DIMS = (384, 1536)  # dimensions with an HNSW index (see migrations/0004_search.sql)
-
-
-def _vector_expr(dim: int) -> str:
-    return f"embedding::vector({dim})" if dim in INDEXED_DIMS else "embedding"
 
 
 class Archival:
-    def __init__(self, pool: AsyncConnectionPool, embedders: EmbedderSource) -> None:
-        self._pool = pool
+    def __init__(self, search: Search, queue: EmbeddingQueue, embedders: EmbedderSource) -> None:
+        self._search = search
+        self._queue = queue
         self._embedders = embedders
 
-    async def search(
-        self, agent_id: UUID, config: dict[str, Any], query: str, page: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    async def search(self, agent_id: UUID, config: dict[str, Any], query: str, page: int) -> Found:
         """A page of the agent's passages closest in meaning to `query`, and how many there are."""
         embedder = self._embedders.for_config(config)
         [values] = await embedder.embed([query])
-        vector = np.array(values, dtype=np.float32)
-        dim = embedder.dim
-        column = _vector_expr(dim)
-        async with self._pool.connection() as conn:
-            await register_vector_async(conn)
-            async with conn.transaction():
-                # An HNSW scan filters after the index: keep scanning until the page is full.
-                await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(
-                    f"SELECT * FROM (SELECT id, text, created_at, {column} <=> %s::vector({dim}) AS distance"  # noqa: S608
-                    " FROM view_passages WHERE agent_id = %s AND dim = %s"
-                    f" ORDER BY {column} <=> %s::vector({dim}) LIMIT %s OFFSET %s) AS page ORDER BY distance",
-                    (vector, agent_id, dim, vector, PAGE_SIZE, page * PAGE_SIZE),
-                )
-                rows = await cur.fetchall()
-                counted = await (
-                    await conn.execute(
-                        "SELECT count(*) FROM view_passages WHERE agent_id = %s AND dim = %s", (agent_id, dim)
-                    )
-                ).fetchone()
-        return rows, counted[0] if counted else 0
+        return await self._search.passages_nearest(agent_id, values, embedder.dim, page)
 
     async def waiting(self, agent_id: UUID | None = None) -> int:
         """How many passages (of one agent, or all) wait for their embedding."""
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT count(*) FROM view_passages WHERE embedding IS NULL AND (%s::uuid IS NULL OR agent_id = %s)",
-                (agent_id, agent_id),
-            )
-            row = await cur.fetchone()
-        return row[0] if row else 0
+        return await self._queue.waiting(agent_id)
 
     async def settled(self, agent_id: UUID, timeout: float = 10.0) -> None:
         """Wait (up to `timeout`) until none of the agent's passages waits for its embedding."""
@@ -101,13 +65,13 @@ class EmbeddingFiller:
 
     def __init__(
         self,
-        pool: AsyncConnectionPool,
+        queue: EmbeddingQueue,
         embedders: EmbedderSource,
         idle_seconds: float = 0.25,
         timeout: float = 30.0,
         concurrency: int = 2,
     ) -> None:
-        self._pool = pool
+        self._queue = queue
         self._embedders = embedders
         self._idle = idle_seconds
         self._timeout = timeout
@@ -165,12 +129,8 @@ class EmbeddingFiller:
             log.exception("embeddings.batch_failed")
 
     async def _due_configs(self) -> list[bytes]:
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT DISTINCT a.embedding_config FROM view_passages p JOIN view_agents a ON a.id = p.agent_id"
-                " WHERE p.embedding IS NULL AND p.retry_at <= now()"
-            )
-            return [orjson.dumps(row[0], option=orjson.OPT_SORT_KEYS) for row in await cur.fetchall()]
+        """The embedding configs with due passages, each as its key (its JSON, keys sorted)."""
+        return [orjson.dumps(config, option=orjson.OPT_SORT_KEYS) for config in await self._queue.due_configs()]
 
     async def fill_once(self) -> int:
         """One batch for every endpoint with due passages; returns how many got an embedding."""
@@ -183,16 +143,7 @@ class EmbeddingFiller:
         """Claim, embed and store one batch of the passages of one embedding config: how many got
         an embedding (0 if the endpoint failed), or None if none was due."""
         config = orjson.loads(key)
-        async with self._pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                "UPDATE view_passages SET retry_at = now() + make_interval(secs => %s) WHERE id IN ("
-                " SELECT p.id FROM view_passages p JOIN view_agents a ON a.id = p.agent_id"
-                " WHERE p.embedding IS NULL AND p.retry_at <= now() AND a.embedding_config = %s"
-                " ORDER BY p.retry_at, p.id LIMIT %s FOR UPDATE OF p SKIP LOCKED) RETURNING id, text",
-                (self._timeout + _CLAIM_MARGIN, Jsonb(config), BATCH),
-            )
-            batch = await cur.fetchall()
+        batch = await self._queue.claim(config, self._timeout + _CLAIM_MARGIN, BATCH)
         if not batch:
             return None
         ids = [r["id"] for r in batch]
@@ -201,20 +152,8 @@ class EmbeddingFiller:
             vectors = await asyncio.wait_for(embedder.embed([r["text"] for r in batch]), self._timeout)
         except (EmbeddingUnavailable, TimeoutError) as e:
             error = str(e) or f"The embedding endpoint did not answer within {self._timeout:g} s."
-            async with self._pool.connection() as conn:
-                await conn.execute(
-                    "UPDATE view_passages SET attempts = attempts + 1, last_error = %s,"
-                    " retry_at = now() + make_interval(secs => least(300, 2 ^ least(attempts, 8)))"
-                    " WHERE id = ANY(%s) AND embedding IS NULL",
-                    (error, ids),
-                )
+            await self._queue.retry_later(ids, error)
             log.warning("embeddings.retry_later", passages=len(batch), error=error)
             return 0
-        async with self._pool.connection() as conn:
-            await register_vector_async(conn)
-            async with conn.transaction():
-                await conn.cursor().executemany(
-                    "UPDATE view_passages SET embedding = %s, dim = %s, last_error = NULL WHERE id = %s",
-                    [(np.array(v, dtype=np.float32), embedder.dim, i) for v, i in zip(vectors, ids, strict=True)],
-                )
+        await self._queue.fill(ids, vectors, embedder.dim)
         return len(batch)

@@ -15,7 +15,9 @@ from psycopg_pool import AsyncConnectionPool
 import migrations
 from domain import configs
 from domain.services.app import CommandGroups, MemGPT
+from projections.passages import EmbeddingQueue
 from projections.runner import VIEW_NAMES, ProjectionHost
+from projections.search import Search
 from projections.views import Views
 from projections.watch import ProjectionWatch
 from runtime.adapters.embedded import EmbeddedChat
@@ -133,10 +135,11 @@ def bootstrap(
     endpoints = Endpoints.of(config)
     models = models or Models(http, endpoints, Retry(config.llm_attempts, config.llm_backoff), embedded)
     embedders = embedders or Embedders(http, endpoints)
-    archival = Archival(pool, embedders)
+    search, queue = Search(pool), EmbeddingQueue(pool)
+    archival = Archival(search, queue, embedders)
     leases = Leases(locks, config.turn_lease_seconds)
     turns = (
-        TurnRunner(commands.turns, tail, locks, leases, models, Memories(pool, archival), embedders)
+        TurnRunner(commands.turns, tail, Views(locks), leases, models, Memories(search, archival), embedders)
         if config.run_turns
         else None
     )
@@ -152,7 +155,7 @@ def bootstrap(
         embedders=embedders,
         archival=archival,
         filler=EmbeddingFiller(
-            pool, embedders, timeout=config.embedding_timeout, concurrency=config.embedding_concurrency
+            queue, embedders, timeout=config.embedding_timeout, concurrency=config.embedding_concurrency
         ),
         http=http,
         pool=pool,

@@ -169,6 +169,8 @@ async def _reembed(dsn: str, config: Config) -> int:
     from psycopg_pool import AsyncConnectionPool
 
     from api.cli.load import Progress
+    from projections.passages import EmbeddingQueue
+    from projections.search import Search
     from runtime.adapters.embeddings import Embedders
     from runtime.archival import Archival, EmbeddingFiller
     from runtime.endpoints import Endpoints
@@ -178,7 +180,8 @@ async def _reembed(dsn: str, config: Config) -> int:
         httpx.AsyncClient(timeout=config.llm_timeout) as http,
     ):
         embedders = Embedders(http, Endpoints.of(config))
-        archival, filler = Archival(pool, embedders), EmbeddingFiller(pool, embedders)
+        queue = EmbeddingQueue(pool)
+        archival, filler = Archival(Search(pool), queue, embedders), EmbeddingFiller(queue, embedders)
         total = await archival.waiting()
         progress = Progress("Embedding passages", total)
         while await filler.fill_once():  # failures are left for a server's filler to retry

@@ -10,12 +10,11 @@ import falcon
 import msgspec
 import psycopg
 from falcon.asgi import Request, Response
-from psycopg_pool import AsyncConnectionPool
 
 import migrations
 from api.errors import RETRY_AFTER
 from api.http import operation
-from projections.runner import VIEW_NAMES
+from projections.views import Views
 from projections.watch import ProjectionWatch
 from runtime.database import UNAVAILABLE
 
@@ -37,20 +36,10 @@ class Health:
 class Ready:
     auth = None
 
-    def __init__(self, pool: AsyncConnectionPool, watch: ProjectionWatch) -> None:
-        self._pool = pool
+    def __init__(self, views: Views, watch: ProjectionWatch) -> None:
+        self._views = views
         self._watch = watch
         self._migrations = sorted(version for version, _, _ in migrations.available())
-        views = " UNION ALL ".join(
-            f"SELECT coalesce((SELECT notification_id FROM {name}_tracking"  # noqa: S608 - our names
-            " WHERE application_name = 'memgpt'), 0)"
-            for name in VIEW_NAMES
-        )
-        self._sql = (
-            "SELECT (SELECT coalesce(max(notification_id), 0) FROM memgpt_events),"
-            " (SELECT coalesce(array_agg(version ORDER BY version), '{}') FROM schema_migrations),"
-            f" (SELECT min(position) FROM ({views}) AS tracking(position))"
-        )
 
     @operation(
         "Readiness: the database answers, migrations are applied and the views keep up with the log",
@@ -61,17 +50,14 @@ class Ready:
         if not self._watch.connected:  # until it is back, this process refuses writes
             raise _not_ready("The database is unreachable.")
         try:
-            async with self._pool.connection() as conn:
-                row = await (await conn.execute(self._sql)).fetchone()
+            state = await self._views.readiness()
         except UNAVAILABLE:
             raise _not_ready("The database is unreachable.") from None
         except psycopg.Error:  # e.g. a table that a migration makes is missing
             raise _not_ready("The database schema is not ready.") from None
-        assert row is not None
-        head, applied, slowest = row
-        if not set(self._migrations) <= set(applied):
+        if not set(self._migrations) <= set(state.applied):
             raise _not_ready("Migrations are pending.")
-        if head - slowest > MAX_LAG:
+        if state.head - state.slowest > MAX_LAG:
             raise _not_ready("The views are catching up with the log.")
         return Status("ready")
 

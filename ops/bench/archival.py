@@ -25,7 +25,9 @@ from psycopg_pool import AsyncConnectionPool
 
 import migrations
 from domain.services.app import CommandGroups, MemGPT
+from projections.passages import EmbeddingQueue
 from projections.runner import ProjectionHost
+from projections.search import Search
 from runtime.adapters.embeddings import Embedders
 from runtime.archival import Archival, EmbeddingFiller
 from runtime.database import Database, eventsourcing_env
@@ -81,7 +83,8 @@ async def run(dsn: str, sizes: list[int]) -> list[dict[str, object]]:
         httpx.AsyncClient() as http,
     ):
         embedders = Embedders(http, None)
-        archival, filler = Archival(pool, embedders), EmbeddingFiller(pool, embedders)
+        queue = EmbeddingQueue(pool)
+        archival, filler = Archival(Search(pool), queue, embedders), EmbeddingFiller(queue, embedders)
         stored = 0
         for size in sizes:
             saves: list[float] = []

@@ -1,17 +1,16 @@
 """The functions that reach beyond the agent: recall and archival search, archival insert.
 
-Searches read the views; an insert becomes part of the step's own events (see
-`MemGPT.record_step`), so a passage is stored exactly when the step that made it is.
+Searches read the views (`projections.search` holds their queries); an insert becomes part of
+the step's own events (see `MemGPT.record_step`), so a passage is stored exactly when the step
+that made it is.
 """
 
 import datetime as dt
 from typing import Any
 from uuid import UUID
 
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
-
-from domain.step import PAGE_SIZE, Call, CallError, Outcome, failed, page_text
+from domain.step import Call, CallError, Outcome, failed, page_text
+from projections.search import Search
 from runtime.adapters.embeddings import EmbeddingUnavailable
 from runtime.archival import Archival
 
@@ -35,27 +34,9 @@ def _page(call: Call) -> int:
 
 
 class Memories:
-    def __init__(self, pool: AsyncConnectionPool, archival: Archival) -> None:
-        self._pool = pool
+    def __init__(self, search: Search, archival: Archival) -> None:
+        self._search = search
         self._archival = archival
-
-    async def _query(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-        async with self._pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(sql, params)
-            return await cur.fetchall()
-
-    async def _paged(self, where: str, params: tuple[Any, ...], page: int, table: str, order: str, line: Any) -> str:
-        rows = await self._query(
-            f"SELECT *, count(*) OVER () AS total FROM {table} WHERE {where} ORDER BY {order}"  # noqa: S608
-            " LIMIT %s OFFSET %s",
-            (*params, PAGE_SIZE, page * PAGE_SIZE),
-        )
-        total = rows[0]["total"] if rows else 0
-        if not rows and page:  # past the last page: still say how many there are
-            counted = await self._query(f"SELECT count(*) AS total FROM {table} WHERE {where}", params)  # noqa: S608
-            total = counted[0]["total"]
-        return page_text([line(r) for r in rows], total, page)
 
     async def run(self, agent_id: UUID, embedding_config: dict[str, Any], call: Call) -> Outcome:
         try:
@@ -66,34 +47,17 @@ class Memories:
     async def _dispatch(self, agent_id: UUID, embedding_config: dict[str, Any], call: Call) -> str:
         args = call.args
         if call.name == "conversation_search":
-            # Full-text match (stemmed words), or a plain substring as MemGPT did.
-            return await self._paged(
-                "agent_id = %s AND role IN ('user', 'assistant')"
-                " AND (tsv @@ websearch_to_tsquery('english', %s) OR content ILIKE %s)",
-                (agent_id, args["query"], f"%{_escape(args['query'])}%"),
-                _page(call),
-                "view_messages",
-                "position DESC, seq DESC",
-                _line,
-            )
+            query, page = args["query"], _page(call)
+            rows, total = await self._search.messages_matching(agent_id, query, page)
+            return page_text([_line(r) for r in rows], total, page)
         if call.name == "conversation_search_date":
             start, end = _date(args["start_date"], "start_date"), _date(args["end_date"], "end_date")
-            return await self._paged(
-                "agent_id = %s AND role IN ('user', 'assistant') AND content <> ''"
-                " AND (created_at AT TIME ZONE 'UTC')::date BETWEEN %s AND %s",
-                (agent_id, start, end),
-                _page(call),
-                "view_messages",
-                "position, seq",
-                _line,
-            )
+            page = _page(call)
+            rows, total = await self._search.messages_between(agent_id, start, end, page)
+            return page_text([_line(r) for r in rows], total, page)
         if call.name == "archival_memory_search":
             page = _page(call)
             await self._archival.settled(agent_id)
             rows, total = await self._archival.search(agent_id, embedding_config, args["query"], page)
             return page_text([r["text"] for r in rows], total, page)
         raise CallError(f"{call.name} cannot run here")
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

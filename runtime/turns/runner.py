@@ -12,13 +12,13 @@ from dataclasses import replace
 from uuid import UUID
 
 import structlog
-from psycopg_pool import AsyncConnectionPool
 
 from domain import chunks, prompt, step
 from domain.agents import Agent
 from domain.configs import EmbeddingConfig, LLMConfig
 from domain.errors import DomainError
 from domain.services.turns import TurnCommands
+from projections.views import Views
 from runtime.adapters.embeddings import EmbedderSource
 from runtime.adapters.llm import ChatModel, LLMUnavailable, ModelSource
 from runtime.database import UNAVAILABLE
@@ -37,7 +37,7 @@ class TurnRunner:
         self,
         turns: TurnCommands,
         tail: LogTail,
-        pool: AsyncConnectionPool,
+        views: Views,
         leases: Leases,
         models: ModelSource,
         memories: Memories,
@@ -46,7 +46,7 @@ class TurnRunner:
         self._turns = turns
         self._embedders = embedders
         self._tail = tail
-        self._pool = pool
+        self._views = views
         self._leases = leases
         self._models = models
         self._memories = memories
@@ -88,10 +88,8 @@ class TurnRunner:
         turns whose drives the outage ended (an interrupted turn is closed as failed first)."""
         while True:
             try:
-                async with self._pool.connection() as conn:
-                    cur = await conn.execute("SELECT id FROM view_agents WHERE queued_turns > 0 OR turn_open")
-                    for (agent_id,) in await cur.fetchall():
-                        self.schedule(agent_id)
+                for agent_id in await self._views.agents_with_work():
+                    self.schedule(agent_id)
             except UNAVAILABLE as e:  # the pool reconnects by itself; the next tick tries again
                 log.warning("turns.sweep_database_unavailable", error=type(e).__name__)
             except Exception:  # a failed sweep is retried on the next tick; log and go on
