@@ -1,5 +1,6 @@
 """The application services: the only code that touches the event store (through `eventsourcing`).
 
-`app.MemGPT` composes one service per concern (accounts, agents, turns, assistants, sources) on
-`base.Service`; each method loads aggregates, runs one command and saves their events.
+`base.MemGPT` is the one `eventsourcing` Application (the store); `app.CommandGroups.on(store)`
+builds one command group per concern on it (accounts, agents, turns, assistants, sources). Each
+method loads aggregates, runs one command and saves their events.
 """

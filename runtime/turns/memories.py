@@ -1,7 +1,7 @@
 """The functions that reach beyond the agent: recall and archival search, archival insert.
 
 Searches read the views (`projections.search` holds their queries); an insert becomes part of
-the step's own events (see `MemGPT.record_step`), so a passage is stored exactly when the step
+the step's own events (see `TurnCommands.record_step`), so a passage is stored exactly when the step
 that made it is.
 """
 
