@@ -60,6 +60,9 @@ def _stop_runner(view: View, runner: ProjectionRunner[Any, Any]) -> None:
         log.exception("projection.failed", view=view.name)
 
 
+EVENTS_CHANNEL = "memgpt_events"  # where the event store announces new events
+
+
 class ProjectionHost:
     """Keeps this process's share of the view runners alive until `stop()`."""
 
@@ -93,6 +96,11 @@ class ProjectionHost:
         with psycopg.connect(self._dsn, autocommit=True) as locks:
             try:
                 while not self._stopping.is_set():
+                    # A runner reads what the log holds, then listens for more on another thread
+                    # (eventsourcing's subscription): an event written between the two, or whose
+                    # notification is lost, would wait for the next event to be noticed, and that
+                    # may never come. A notification every tick bounds the lag by the tick.
+                    locks.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
                     for view in VIEWS:
                         runner = running.get(view)
                         if runner is not None and runner.is_interrupted.is_set():

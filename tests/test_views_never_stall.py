@@ -141,7 +141,7 @@ def test_an_uploaded_text_with_nul_after_8_kib_is_cleaned_or_refused(srv: Server
     assert set(_set_aside(srv).values()) == {0}
 
 
-def _append_key_issued(dsn: str, user_id: str, key: str, name: str) -> int:
+def _append_key_issued(dsn: str, user_id: str, key: str, name: str, notify: bool = True) -> int:
     """A `KeyIssued` event appended behind the server's back, shaped like the ones it writes."""
     with psycopg.connect(dsn) as conn:
         version, state = conn.execute(
@@ -158,8 +158,22 @@ def _append_key_issued(dsn: str, user_id: str, key: str, name: str) -> int:
             " VALUES (%s, %s, 'memgpt.User.KeyIssued', %s) RETURNING notification_id",
             (user_id, last.fetchone()[0] + 1, json.dumps(event).encode()),
         ).fetchone()
-        conn.execute("NOTIFY memgpt_events")  # what the server's own appends do: wakes the views
+        if notify:
+            conn.execute("NOTIFY memgpt_events")  # what the server's own appends do: wakes the views
         return row[0]
+
+
+def test_an_event_whose_notification_is_lost_still_reaches_the_views(srv: Server) -> None:
+    """As when a view's runner starts listening just after the event was written: nothing else
+    happens on the server, yet the key works within a few seconds."""
+    user_id, _ = _user(srv)
+    key = keys.new_key()
+    _append_key_issued(srv.dsn or "", user_id, key, "quiet", notify=False)
+    deadline = time.monotonic() + 15
+    with srv.client(key) as c:
+        while c.get("/api/agents").status_code != 200:
+            assert time.monotonic() < deadline, "the keys view never applied an event nobody announced"
+            time.sleep(0.5)
 
 
 def test_an_event_a_view_refuses_is_set_aside_and_applied_after_a_fix(srv: Server) -> None:
