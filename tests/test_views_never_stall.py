@@ -306,3 +306,20 @@ def test_every_text_a_model_writes_is_kept_storable() -> None:
     for message in (assistant, result):
         assert not _unstorable(message.to_dict()) and not _unstorable(plain_text(message))
     assert not _unstorable([(c.id, c.name, c.arguments) for c in reply.skipped])
+
+
+def test_a_create_whose_view_lags_answers_503_never_404(admin_dsn: str, tmp_path: Path) -> None:
+    """With no wait for the views at all, a new agent is often not in its view yet when the answer
+    is made: the write stands, so the answer is 503 with Retry-After, and the agent shows soon."""
+    server = Server(tmp_path, fresh_database(admin_dsn), env={"MEMGPT_VIEW_WAIT": "0"}).start()
+    try:
+        with server.client() as c:
+            answers = [c.post("/api/agents", json={"config": {"name": f"lag-{i}"}}) for i in range(20)]
+            assert {r.status_code for r in answers} <= {200, 503}, [r.text for r in answers]
+            assert all(r.headers["Retry-After"].isdigit() for r in answers if r.status_code == 503)
+            deadline = time.monotonic() + 15
+            while len(c.get("/api/agents").json()["agents"]) < 20:
+                assert time.monotonic() < deadline, "an acknowledged agent never reached its view"
+                time.sleep(0.2)
+    finally:
+        server.stop()

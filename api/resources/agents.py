@@ -11,6 +11,7 @@ import falcon
 import msgspec
 from falcon.asgi import Request, Response
 
+from api.errors import RETRY_AFTER
 from api.http import operation
 from api.paging import next_cursor
 from api.schemas import memgpt as s
@@ -18,7 +19,7 @@ from domain.errors import UnknownCatalogueEntry
 from domain.functions import schemas_for
 from domain.services.agents import AgentCommands
 from projections.views import Views
-from runtime.commands import Commands
+from runtime.commands import Commands, views_lagging
 from runtime.config import Config
 from runtime.endpoints import EndpointRefused, Endpoints
 
@@ -91,6 +92,10 @@ class AgentReader:
 
     async def row(self, req: Request, agent_id: UUID) -> dict[str, Any]:
         row = await self._views.agent(req.context.principal.user_id, agent_id)
+        if row is None and views_lagging():  # this request's own write stands; the view is behind
+            raise falcon.HTTPServiceUnavailable(
+                description="Saved, but not readable yet; read it again shortly.", retry_after=RETRY_AFTER
+            )
         if row is None:
             raise falcon.HTTPNotFound(description=f"Agent agent_id={agent_id} not found")
         return row
