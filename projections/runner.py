@@ -99,8 +99,10 @@ class ProjectionHost:
                     # A runner reads what the log holds, then listens for more on another thread
                     # (eventsourcing's subscription): an event written between the two, or whose
                     # notification is lost, would wait for the next event to be noticed, and that
-                    # may never come. A notification every tick bounds the lag by the tick.
-                    locks.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
+                    # may never come. A notification every tick bounds the lag by the tick; only
+                    # processes that run views send it, so more workers do not multiply the wake-ups.
+                    if held:
+                        locks.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
                     for view in VIEWS:
                         runner = running.get(view)
                         if runner is not None and runner.is_interrupted.is_set():
