@@ -34,8 +34,20 @@ def dsn(admin_dsn: str) -> str:
     return fresh_database(admin_dsn)
 
 
+# Which settings run turns on each module's database. Two servers with different model settings
+# on one database both take queued turns: a turn asked of one may be run by the other, against
+# a model it does not know (a flaky test, not a server bug). A module uses one of them.
+_SETTINGS_ON: dict[str, str] = {}
+
+
+def _one_settings_per_database(dsn: str, name: str) -> None:
+    other = _SETTINGS_ON.setdefault(dsn, name)
+    assert other == name, f"a module uses both `{other}` and `{name}`: they would run each other's turns"
+
+
 @pytest.fixture(scope="module")
 def server(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    _one_settings_per_database(dsn, "server")
     running = Server(Path(tmp_path_factory.mktemp("home")), dsn).start()
     try:
         yield running
@@ -57,6 +69,7 @@ def llm() -> Iterator[FakeLLM]:
 @pytest.fixture(scope="module")
 def chat_server(dsn: str, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server whose new agents talk to the scripted model by default."""
+    _one_settings_per_database(dsn, "chat_server")
     env = {
         **scripted_model_env(llm.url),
         "OPENAI_API_KEY": "sk-test-secret",

@@ -7,13 +7,13 @@ from tests.fake_llm import FakeLLM
 from tests.support import Server
 
 
-def _user(server: Server) -> httpx.Client:
-    with server.client() as admin:
-        return server.client(admin.post("/admin/users", json={}).json()["api_key"])
+def _user(chat_server: Server) -> httpx.Client:
+    with chat_server.client() as admin:
+        return chat_server.client(admin.post("/admin/users", json={}).json()["api_key"])
 
 
-def test_users_add_their_own_humans_and_personas_and_agents_use_them(server: Server) -> None:
-    with _user(server) as alice, _user(server) as bob:
+def test_users_add_their_own_humans_and_personas_and_agents_use_them(chat_server: Server) -> None:
+    with _user(chat_server) as alice, _user(chat_server) as bob:
         r = alice.post("/api/personas", json={"name": "pirate", "text": "I am a pirate. Arr."})
         assert r.status_code == 200 and r.json() == {"name": "pirate", "text": "I am a pirate. Arr."}
         alice.post("/api/humans", json={"name": "ada", "text": "Name: Ada Lovelace"})
@@ -33,8 +33,8 @@ def test_users_add_their_own_humans_and_personas_and_agents_use_them(server: Ser
         assert alice.get("/api/personas/pirate").json()["text"] == "A reformed pirate."
 
 
-def test_presets_can_be_created_used_and_deleted(server: Server) -> None:
-    with _user(server) as user:
+def test_presets_can_be_created_used_and_deleted(chat_server: Server) -> None:
+    with _user(chat_server) as user:
         r = user.post(
             "/api/presets",
             json={
@@ -64,8 +64,8 @@ def test_presets_can_be_created_used_and_deleted(server: Server) -> None:
         assert user.delete("/api/presets/terse").status_code == 404
 
 
-def test_tools_are_the_function_schemas(server: Server) -> None:
-    with server.client() as c:
+def test_tools_are_the_function_schemas(chat_server: Server) -> None:
+    with chat_server.client() as c:
         tools = {t["name"]: t for t in c.get("/api/tools").json()["tools"]}
         assert {"send_message", "core_memory_replace", "archival_memory_search", "http_request"} <= set(tools)
         assert tools["send_message"]["json_schema"]["parameters"]["required"] == ["message"]

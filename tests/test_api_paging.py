@@ -16,8 +16,8 @@ def _walk(client, path: str, key: str, ident: str, limit: int, **params: object)
         after = seen[-1]
 
 
-def test_users_agents_and_catalogues_page_with_limit_and_after(server: Server) -> None:
-    with server.client() as admin:
+def test_users_agents_and_catalogues_page_with_limit_and_after(chat_server: Server) -> None:
+    with chat_server.client() as admin:
         created = [admin.post("/admin/users", json={}).json()["user_id"] for _ in range(5)]
         everyone = [u["user_id"] for u in admin.get("/admin/users").json()["user_list"]]
         assert everyone[-5:] == created

@@ -62,13 +62,13 @@ class _Creators:
             w.join(timeout=60)
 
 
-def test_creations_racing_a_deletion_never_land_after_it(server: Server, dsn: str) -> None:
+def test_creations_racing_a_deletion_never_land_after_it(chat_server: Server, dsn: str) -> None:
     for _ in range(6):
-        with server.client() as admin:
+        with chat_server.client() as admin:
             user = admin.post("/admin/users", json={}).json()
-        with _Creators(server, user) as creators:
+        with _Creators(chat_server, user) as creators:
             time.sleep(0.7)
-            with server.client() as admin:
+            with chat_server.client() as admin:
                 assert admin.delete(f"/admin/users/{user['user_id']}").status_code == 200
             time.sleep(1.0)
         statuses = creators.statuses
@@ -76,7 +76,7 @@ def test_creations_racing_a_deletion_never_land_after_it(server: Server, dsn: st
         with psycopg.connect(dsn) as conn:
             late = conn.execute(_AFTER_DELETED, {"user": user["user_id"], "hex": user["user_id"].replace("-", "")})
             assert late.fetchall() == []
-        with server.client(user["api_key"]) as c:
+        with chat_server.client(user["api_key"]) as c:
             assert c.get("/api/agents").status_code == 401
 
 
