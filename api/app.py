@@ -10,7 +10,8 @@ from api.auth import Authenticator, AuthMiddleware
 from api.context import RequestContext
 from api.http import ViewsLagHeader
 from api.limits import RateLimits, UserLimits
-from api.resources import admin, agents, archival, assistants, catalogue, health, messages, sources
+from api.resources import admin, agents, archival, assistants, catalogue, health, history, messages, sources
+from projections.positions import Positions
 from runtime.bootstrap import Services, bootstrap
 from runtime.commands import Commands
 from runtime.config import Config
@@ -45,6 +46,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/agents/{agent_id:uuid}/rename", agents.AgentRename, "path"),
     Route("/api/agents/{agent_id:uuid}/memory", agents.AgentMemory, "path"),
     Route("/api/agents/{agent_id:uuid}/archival", archival.ArchivalPassages),
+    Route("/api/agents/{agent_id:uuid}/context", history.AgentContext),
+    Route("/api/agents/{agent_id:uuid}/diff", history.AgentDiff),
+    Route("/api/agents/{agent_id:uuid}/revert", history.AgentRevert),
+    Route("/api/agents/{agent_id:uuid}/fork", history.AgentFork),
     Route("/api/agents/message", messages.Messages),
     Route("/api/agents/{agent_id:uuid}/messages", messages.Messages, "path"),
     Route("/api/agents/{agent_id:uuid}/messages-cursor", messages.Messages, "cursor"),
@@ -100,21 +105,26 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
     follower = TurnFollower(run, services.tail, cfg.turn_timeout)
     limits = UserLimits(views, cfg)
     accounts, agents_, turns = groups.accounts, groups.agents, groups.turns
+    past = history.Past(groups.history, Positions(services.pool), views)
     return {
         health.Health: health.Health(),
         health.Ready: health.Ready(views, services.watch),
         messages.Messages: messages.Messages(turns, follower, views, limits),
-        archival.ArchivalPassages: archival.ArchivalPassages(agents_, run, views, services.embedders),
+        archival.ArchivalPassages: archival.ArchivalPassages(agents_, run, views, services.embedders, past),
         messages.Command: messages.Command(agents_, turns, run, follower, views, limits),
         admin.Users: admin.Users(accounts, run, views, cfg.default_user_id),
         admin.Keys: admin.Keys(accounts, run, views),
         admin.SetAside: admin.SetAside(groups.store, services.database.dsn),
         catalogue.Auth: catalogue.Auth(authenticator, cfg.default_user_id),
         agents.AgentList: agents.AgentList(agents_, run, views, cfg),
-        agents.AgentItem: agents.AgentItem(agents_, run, views, cfg),
+        agents.AgentItem: agents.AgentItem(agents_, run, views, cfg, past),
         agents.AgentConfig: agents.AgentConfig(views, cfg),
         agents.AgentRename: agents.AgentRename(agents_, run, views, cfg),
-        agents.AgentMemory: agents.AgentMemory(agents_, run, views),
+        agents.AgentMemory: agents.AgentMemory(agents_, run, views, past),
+        history.AgentContext: history.AgentContext(past),
+        history.AgentDiff: history.AgentDiff(past),
+        history.AgentRevert: history.AgentRevert(past, run, views, cfg),
+        history.AgentFork: history.AgentFork(past, run, views, cfg),
         catalogue.Humans: catalogue.Humans(accounts, run, views),
         catalogue.Personas: catalogue.Personas(accounts, run, views),
         catalogue.Presets: catalogue.Presets(accounts, run, views),

@@ -11,7 +11,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain import memory
-from domain.errors import AgentNotFound, NothingToUndo
+from domain.errors import AgentBusy, AgentNotFound, NothingToUndo
 from domain.messages import Message
 
 
@@ -33,7 +33,12 @@ class Agent(Aggregate):
         llm_config: dict[str, Any],
         embedding_config: dict[str, Any],
         messages: list[Message],
+        forked_from: dict[str, Any] | None = None,
+        history: list[Message] | None = None,
+        warned: bool = False,
     ) -> None:
+        """A fork (`forked_from`: the source agent and log position) also brings the source's
+        recall `history` up to that position, in order (its in-context `messages` among them)."""
         self.user_id = user_id
         self.name = name
         self.preset = preset
@@ -45,11 +50,12 @@ class Agent(Aggregate):
         self.llm_config = dict(llm_config)
         self.embedding_config = dict(embedding_config)
         self.messages: list[Message] = list(messages)  # messages[0] is the system message
-        self.recall_count = len(messages)
+        self.recall_count = len(history) if history else len(messages)
         self.archival_count = 0
+        self.forked_from = forked_from
         self.queued: list[dict[str, Any]] = []  # turns waiting, in order: {"turn_id", "role", "text"}
         self.current_turn: UUID | None = None
-        self.warned = False  # a memory-pressure warning was sent since the last summary
+        self.warned = warned  # a memory-pressure warning was sent since the last summary
         self.deleted = False
 
     @property
@@ -177,6 +183,30 @@ class Agent(Aggregate):
     def rewrite_message(self, message: Message) -> None:
         """Put an edited copy of an in-context message in its place (same id)."""
         self.messages = [message if m.id == message.id else m for m in self.messages]
+
+    # undoing: parts of the agent put back as they were at a past log position
+
+    def revert(self, to: int, core_memory: dict[str, str] | None, messages: list[Message] | None) -> list[str]:
+        """Restore core memory and/or the in-context messages as they were at position `to`;
+        the parts that differ are recorded in one `Reverted` event (nothing is erased). Returns
+        the parts changed. Refused while a turn runs or waits: it would record over the restore."""
+        if self.current_turn is not None or self.queued:
+            raise AgentBusy("The agent has a turn running or queued; revert once it has answered.")
+        memory_back = core_memory if core_memory is not None and core_memory != self.core_memory else None
+        context_back = messages if messages is not None and messages != self.messages else None
+        parts = [name for name, part in (("core_memory", memory_back), ("context", context_back)) if part is not None]
+        if parts:
+            self._reverted(to=to, parts=parts, core_memory=memory_back, messages=context_back)
+        return parts
+
+    @event("Reverted", topic="memgpt.Agent.Reverted")
+    def _reverted(
+        self, to: int, parts: list[str], core_memory: dict[str, str] | None, messages: list[Message] | None
+    ) -> None:
+        if core_memory is not None:
+            self.core_memory = dict(core_memory)
+        if messages is not None:
+            self.messages = list(messages)
 
     # archival memory
 

@@ -83,3 +83,11 @@ class TurnRefused(InvalidValue):
 
 class NothingToStore(InvalidValue):
     pass
+
+
+class AgentBusy(Conflict):
+    """A change that cannot be made while the agent has a turn running or queued."""
+
+
+class NotYetThere(NotFound):
+    """A past position or time at which the agent did not exist yet (or one past the log's end)."""

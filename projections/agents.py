@@ -122,3 +122,16 @@ def _(e: Agent.MessagesPopped, position: int) -> list[Statement]:
             (popped, e.originator_id),
         )
     ]
+
+
+@view.on(Agent.Reverted)
+def _(e: Agent.Reverted, position: int) -> list[Statement]:
+    statements: list[Statement] = []
+    if e.core_memory is not None:
+        statements.append(
+            ("UPDATE view_agents SET core_memory = %s WHERE id = %s", (Jsonb(e.core_memory), e.originator_id))
+        )
+    if e.messages is not None:
+        ids = Jsonb([str(m.id) for m in e.messages])
+        statements.append(("UPDATE view_agents SET message_ids = %s WHERE id = %s", (ids, e.originator_id)))
+    return statements

@@ -34,7 +34,9 @@ def _insert(agent_id: Any, message: Message, position: int, seq: int = 0) -> Sta
 
 @view.on(Agent.Created)
 def _(e: Agent.Created, position: int) -> list[Statement]:
-    return [_insert(e.originator_id, m, position, seq) for seq, m in enumerate(e.messages)]
+    """A fork brings its source's whole recall history (its context among it), in order."""
+    brought = getattr(e, "history", None) or e.messages
+    return [_insert(e.originator_id, m, position, seq) for seq, m in enumerate(brought)]
 
 
 @view.on(Agent.TurnStarted)
@@ -52,15 +54,22 @@ def _(e: Agent.ContextSummarized, position: int) -> list[Statement]:
     return [_insert(e.originator_id, e.summary, position)]
 
 
+def _rewrite(m: Message) -> Statement:
+    return (
+        "UPDATE view_messages SET text = %s, content = %s, tool_call = %s WHERE id = %s",
+        (m.text, plain_text(m), Jsonb(m.to_dict()["tool_call"]) if m.tool_call else None, m.id),
+    )
+
+
 @view.on(Agent.MessageRewritten)
 def _(e: Agent.MessageRewritten, position: int) -> list[Statement]:
-    m = e.message
-    return [
-        (
-            "UPDATE view_messages SET text = %s, content = %s, tool_call = %s WHERE id = %s",
-            (m.text, plain_text(m), Jsonb(m.to_dict()["tool_call"]) if m.tool_call else None, m.id),
-        )
-    ]
+    return [_rewrite(e.message)]
+
+
+@view.on(Agent.Reverted)
+def _(e: Agent.Reverted, position: int) -> list[Statement]:
+    """Restored messages are back with the texts they had then (a later /rewrite undone)."""
+    return [_rewrite(m) for m in e.messages or []]
 
 
 @view.on(Agent.Deleted)

@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from projections.base import tracking_table
 from projections.runner import VIEW_NAMES
 
+INT64_MAX = 2**63 - 1
 _BY_TIME = ("created_at", "id")  # the order of rows made by commands: when, then which
 _BY_LOG = ("position", "seq")  # the order of rows made from events: their log position, then their place in it
 
@@ -303,8 +304,13 @@ class Views:
         )
         return [r["name"] for r in rows]
 
-    async def last_message_at(self, agent_id: UUID) -> Any:
-        row = await self._one("SELECT max(created_at) AS at FROM view_messages WHERE agent_id = %s", agent_id)
+    async def last_message_at(self, agent_id: UUID, until: int | None = None) -> Any:
+        """When the agent's last message was made (up to log position `until`, for a past state)."""
+        row = await self._one(
+            "SELECT max(created_at) AS at FROM view_messages WHERE agent_id = %s AND position <= %s",
+            agent_id,
+            until if until is not None else INT64_MAX,
+        )
         return row["at"] if row else None
 
     async def readiness(self) -> Readiness:

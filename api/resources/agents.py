@@ -4,7 +4,7 @@ Each route is served in both forms clients use: the 0.3.4 form with `agent_id` i
 body, and the later form with the id in the path.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import falcon
@@ -23,8 +23,11 @@ from runtime.commands import Commands, views_lagging
 from runtime.config import Config
 from runtime.endpoints import EndpointRefused, Endpoints
 
+if TYPE_CHECKING:  # the past's reader builds on this module's AgentReader
+    from api.resources.history import Past
 
-def _merged(defaults: dict[str, Any], given: msgspec.Struct | None) -> dict[str, Any]:
+
+def merged_config(defaults: dict[str, Any], given: msgspec.Struct | None) -> dict[str, Any]:
     """Fields the client sent as null or left out fall back to the server's defaults."""
     chosen = {k: v for k, v in msgspec.structs.asdict(given).items() if v is not None} if given else {}
     return defaults | chosen
@@ -100,13 +103,17 @@ class AgentReader:
             raise falcon.HTTPNotFound(description=f"Agent agent_id={agent_id} not found")
         return row
 
-    async def response(self, req: Request, agent_id: UUID) -> s.AgentStateResponse:
-        """`{"agent_state": ...}`, with the preset, attached sources and last activity beside it."""
-        row = self.shown(req, await self.row(req, agent_id))
+    async def response(
+        self, req: Request, agent_id: UUID, past: dict[str, Any] | None = None, position: int | None = None
+    ) -> s.AgentStateResponse:
+        """`{"agent_state": ...}`, with the preset, attached sources and last activity beside it;
+        `past` (a row as it stood at log `position`) instead of the current row for `at=` reads.
+        The attached sources are always today's."""
+        row = self.shown(req, past if past is not None else await self.row(req, agent_id))
         preset = s.AgentPreset(
             row["preset"], row["system"], schemas_for(row["functions"]), row["persona_name"], row["human_name"]
         )
-        last = await self._views.last_message_at(agent_id)
+        last = await self._views.last_message_at(agent_id, position)
         return s.AgentStateResponse(
             agent_state(row),
             preset,
@@ -128,9 +135,9 @@ class AgentList:
         """The llm and embedding configs to store: the defaults, with what the client chose among
         the operator's providers (or, where the operator allows it, endpoints of the user's own)."""
         try:
-            llm = await self._endpoints.accept(_merged(self._config.default_llm_config, given.llm_config), "llm")
+            llm = await self._endpoints.accept(merged_config(self._config.default_llm_config, given.llm_config), "llm")
             embedding = await self._endpoints.accept(
-                _merged(self._config.default_embedding_config, given.embedding_config), "embedding"
+                merged_config(self._config.default_embedding_config, given.embedding_config), "embedding"
             )
         except EndpointRefused as e:
             raise falcon.HTTPUnprocessableEntity(description=str(e)) from None
@@ -191,14 +198,30 @@ async def _delete(agents: AgentCommands, run: Commands, req: Request, agent_id: 
 class AgentItem:
     """/api/agents/{agent_id}: one agent's state, or its deletion."""
 
-    def __init__(self, agents: AgentCommands, commands: Commands, views: Views, config: Config | None = None) -> None:
+    def __init__(
+        self,
+        agents: AgentCommands,
+        commands: Commands,
+        views: Views,
+        config: Config | None = None,
+        past: "Past | None" = None,
+    ) -> None:
         self._agents = agents
         self._run = commands
         self._reader = AgentReader(views, config)
+        self._past = past
 
-    @operation("Get an agent's state", response=s.AgentStateResponse, errors=(404,))
-    async def on_get(self, req: Request, resp: Response, agent_id: UUID) -> s.AgentStateResponse:
-        return await self._reader.response(req, agent_id)
+    @operation(
+        "Get an agent's state (now, or at a past position)",
+        query=s.PastQuery,
+        response=s.AgentStateResponse,
+        errors=(404,),
+    )
+    async def on_get(self, req: Request, resp: Response, agent_id: UUID, query: s.PastQuery) -> s.AgentStateResponse:
+        if self._past is None or (query.at is None and query.at_time is None):
+            return await self._reader.response(req, agent_id)
+        row, position = await self._past.row(req, agent_id, query)
+        return await self._reader.response(req, agent_id, row, position)
 
     @operation("Delete an agent", response=s.DeleteAgentResponse, errors=(404,))
     async def on_delete(self, req: Request, resp: Response, agent_id: UUID) -> s.DeleteAgentResponse:
@@ -245,11 +268,12 @@ class AgentRename:
 
 
 class AgentMemory:
-    def __init__(self, agents: AgentCommands, commands: Commands, views: Views) -> None:
+    def __init__(self, agents: AgentCommands, commands: Commands, views: Views, past: "Past | None" = None) -> None:
         self._agents = agents
         self._run = commands
         self._views = views
         self._reader = AgentReader(views)
+        self._past = past
 
     async def _read(self, req: Request, agent_id: UUID) -> s.GetAgentMemoryResponse:
         row = await self._reader.row(req, agent_id)
@@ -270,9 +294,22 @@ class AgentMemory:
     async def on_get(self, req: Request, resp: Response, query: s.AgentQuery) -> s.GetAgentMemoryResponse:
         return await self._read(req, query.agent_id)
 
-    @operation("Get an agent's memory", response=s.GetAgentMemoryResponse, errors=(404,))
-    async def on_get_path(self, req: Request, resp: Response, agent_id: UUID) -> s.GetAgentMemoryResponse:
-        return await self._read(req, agent_id)
+    @operation(
+        "Get an agent's memory (now, or at a past position)",
+        query=s.PastQuery,
+        response=s.GetAgentMemoryResponse,
+        errors=(404,),
+    )
+    async def on_get_path(
+        self, req: Request, resp: Response, agent_id: UUID, query: s.PastQuery
+    ) -> s.GetAgentMemoryResponse:
+        if self._past is None or (query.at is None and query.at_time is None):
+            return await self._read(req, agent_id)
+        agent, _ = await self._past.agent(req, agent_id, query)
+        core = agent.core_memory
+        return s.GetAgentMemoryResponse(
+            s.CoreMemory(core["persona"], core["human"]), agent.recall_count, agent.archival_count
+        )
 
     @operation(
         "Overwrite sections of an agent's core memory",

@@ -8,9 +8,11 @@ from falcon.asgi import Request, Response
 
 from api.http import operation
 from api.resources.agents import AgentReader
+from api.resources.history import Past, passage_object
 from api.schemas import memgpt as s
 from domain import chunks
 from domain.configs import EmbeddingConfig
+from domain.history import Passage
 from domain.services.agents import AgentCommands
 from projections.views import Views
 from runtime.adapters.embeddings import EmbedderSource, EmbeddingUnavailable
@@ -19,13 +21,35 @@ from runtime.commands import Commands
 DEFAULT_PAGE = 100
 
 
+def _page(passages: list[Passage], query: s.ArchivalQuery, limit: int) -> list[Passage]:
+    """The page a past listing asks for, as the view pages the present one: by offset, or after
+    a passage id, ending where it reaches `before`."""
+    ids = [p.id for p in passages]
+    if query.after is not None:
+        passages = passages[ids.index(query.after) + 1 :] if query.after in ids else []
+    else:
+        passages = passages[query.start :]
+    if query.before is not None:
+        ids = [p.id for p in passages]
+        passages = passages[: ids.index(query.before)] if query.before in ids else passages
+    return passages[:limit]
+
+
 class ArchivalPassages:
-    def __init__(self, agents: AgentCommands, commands: Commands, views: Views, embedders: EmbedderSource) -> None:
+    def __init__(
+        self,
+        agents: AgentCommands,
+        commands: Commands,
+        views: Views,
+        embedders: EmbedderSource,
+        past: Past | None = None,
+    ) -> None:
         self._agents = agents
         self._run = commands
         self._views = views
         self._embedders = embedders
         self._reader = AgentReader(views)
+        self._past = past
 
     @operation(
         "List an agent's archival passages, oldest first",
@@ -36,8 +60,11 @@ class ArchivalPassages:
     async def on_get(
         self, req: Request, resp: Response, agent_id: UUID, query: s.ArchivalQuery
     ) -> s.GetAgentArchivalMemoryResponse:
-        await self._reader.row(req, agent_id)
         limit = query.limit or query.count or DEFAULT_PAGE
+        if self._past is not None and (query.at is not None or query.at_time is not None):
+            kept = await self._past.passages(req, agent_id, query)
+            return s.GetAgentArchivalMemoryResponse([passage_object(p) for p in _page(kept, query, limit)])
+        await self._reader.row(req, agent_id)
         if query.after and query.before:  # the page after `after`, ending where it reaches `before`
             rows = await self._views.passages(agent_id, query.start, limit, query.after)
             ids = [r["id"] for r in rows]

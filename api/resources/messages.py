@@ -8,6 +8,7 @@ That also lets a dropped stream resume with `Last-Event-ID` (a log position).
 import asyncio
 import weakref
 from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +22,7 @@ from api.resources.agents import AgentReader
 from api.schemas import memgpt as s
 from domain.commands import dump, memory_dump
 from domain.errors import TurnRefused
+from domain.messages import Message
 from domain.services.agents import AgentCommands
 from domain.services.turns import TurnCommands
 from projections.views import Views
@@ -46,6 +48,21 @@ def _message(row: dict[str, Any], user_id: UUID, model: str | None) -> s.Message
         model=model if row["role"] == "assistant" else None,
         created_at=row["created_at"].isoformat(),
     )
+
+
+def message_model(message: Message, agent_id: UUID, user_id: UUID, model: str | None) -> s.MessageModel:
+    """A message as `/messages` shows it, from the message itself rather than its view row."""
+    row = {
+        "id": message.id,
+        "agent_id": agent_id,
+        "role": message.role,
+        "text": message.text,
+        "name": message.name,
+        "tool_call": asdict(message.tool_call) if message.tool_call else None,
+        "tool_call_id": message.tool_call_id,
+        "created_at": message.created_at,
+    }
+    return _message(row, user_id, model)
 
 
 def stream(

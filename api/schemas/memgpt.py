@@ -1,6 +1,7 @@
 """Request and response bodies. The same models validate requests, shape responses and make up
 the OpenAPI documents, so the documents cannot drift from what is served."""
 
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
@@ -379,7 +380,22 @@ class CommandResponse(Struct):
 # archival memory
 
 
-class ArchivalQuery(Struct, kw_only=True):
+class PastQuery(Struct, kw_only=True):
+    """A past state: right after the event at log position `at`, or as it stood at `at_time`."""
+
+    at: (
+        Annotated[
+            int,
+            Meta(ge=1, le=INT64_MAX, description="A log position (an event's `position`): the state right after it."),
+        ]
+        | None
+    ) = None
+    at_time: (
+        Annotated[datetime, Meta(tz=True, description="ISO 8601 with a time zone: the state as it stood then.")] | None
+    ) = None
+
+
+class ArchivalQuery(PastQuery, kw_only=True):
     start: Offset = 0
     count: Annotated[int, Meta(ge=1, le=1000)] | None = None
     limit: Annotated[int, Meta(ge=1, le=1000)] | None = None

@@ -12,6 +12,7 @@ from domain.services.accounts import AccountCommands
 from domain.services.agents import AgentCommands
 from domain.services.assistants import AssistantCommands
 from domain.services.base import LAST_POSITION, MemGPT
+from domain.services.history import HistoryCommands
 from domain.services.sources import SourceCommands
 from domain.services.turns import TurnCommands
 
@@ -26,6 +27,7 @@ class CommandGroups:
     turns: TurnCommands
     assistants: AssistantCommands
     sources: SourceCommands
+    history: HistoryCommands
 
     @classmethod
     def on(cls, store: MemGPT) -> "CommandGroups":
@@ -36,4 +38,5 @@ class CommandGroups:
             TurnCommands(store),
             AssistantCommands(store),
             SourceCommands(store),
+            HistoryCommands(store),
         )
