@@ -12,7 +12,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain import step
 from domain.agents import Agent
+from domain.arguments import NotJSON, parse_arguments
 from domain.messages import Message
 
 #: Events that bring messages into recall memory, and those that change archival memory: the
@@ -128,3 +130,65 @@ def diff(before: Agent, after: Agent, passages_before: list[Passage], passages_a
         added=[p for p in passages_after if p.id not in had],
         removed=[p for p in passages_before if p.id not in has],
     )
+
+
+# A turn open at a position: where a fork carries on from.
+
+_EDITS_MEMORY = {"core_memory_append": Agent.CoreMemoryReplaced, "core_memory_replace": Agent.CoreMemoryReplaced}
+_STEP_EFFECT = {**_EDITS_MEMORY, "archival_memory_insert": Agent.PassagesInserted}
+
+
+def _same_step(previous: Any, event: Any) -> bool:
+    """Whether `event` was saved with `previous` as one step (a model's reply, the calls it made
+    that did not run, its function's result and that function's effect on memory)."""
+    if isinstance(previous, Agent.AssistantSpoke):
+        return isinstance(event, Agent.CallsSkipped | Agent.FunctionReturned) and previous.message.tool_call is not None
+    if isinstance(previous, Agent.CallsSkipped):
+        return isinstance(event, Agent.FunctionReturned)
+    if isinstance(previous, Agent.FunctionReturned) and previous.status == "success":
+        effect = _STEP_EFFECT.get(previous.message.name or "")
+        return effect is not None and isinstance(event, effect)
+    return False
+
+
+def step_rest(last: Any, following: list[Any]) -> int:
+    """How many of the events `following` the event `last` belong to the step `last` is part of:
+    a fork at a position inside a step takes the whole step, so a call never lacks its result."""
+    count = 0
+    for event in following:
+        if not _same_step(last, event):
+            break
+        count, last = count + 1, event
+    return count
+
+
+def _wants_more(turn: list[Any]) -> str | None:
+    """Why the last step of `turn` asked for another (`step.next_step`, from its events)."""
+    spoke = next((e for e in reversed(turn) if isinstance(e, Agent.AssistantSpoke)), None)
+    if spoke is None:
+        return None
+    after = turn[turn.index(spoke) :]
+    returned = next((e for e in after if isinstance(e, Agent.FunctionReturned)), None)
+    if returned is not None and returned.status == "error":
+        return step.FAILED
+    call = spoke.message.tool_call
+    if call is None:
+        return None
+    try:
+        arguments = parse_arguments(call.arguments or "")
+    except NotJSON:
+        return None
+    return step.REQUESTED if isinstance(arguments, dict) and arguments.get("request_heartbeat") is True else None
+
+
+def continuation(turn: list[Any]) -> str | None:
+    """What a runner does next in a turn whose events so far are `turn` (TurnStarted first):
+    "" to ask the model, a heartbeat's text to record before asking, or None when the turn has
+    nothing left to do but end."""
+    last = turn[-1]
+    if isinstance(last, Agent.TurnStarted | Agent.HeartbeatSent | Agent.ContextSummarized):
+        return ""
+    more = _wants_more(turn)
+    if isinstance(last, Agent.MemoryWarned):  # a warning wakes the model by itself
+        return step.HEARTBEATS[more] if more else ""
+    return step.HEARTBEATS[more] if more else None

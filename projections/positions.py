@@ -20,6 +20,9 @@ _AT_TIME = (
     " AND (convert_from(state, 'UTF8')::jsonb #>> '{timestamp,_data_}')::timestamptz <= %s"
     " ORDER BY notification_id DESC LIMIT 1"
 )
+_POSITION_OF = (
+    "SELECT originator_version, notification_id FROM memgpt_events WHERE originator_id = %s AND originator_version = %s"
+)
 _HEAD = "SELECT coalesce(max(notification_id), 0) FROM memgpt_events"
 
 
@@ -41,6 +44,10 @@ class Positions:
     async def version_at_time(self, agent_id: UUID, moment: datetime) -> tuple[int, int] | None:
         """The agent's version as it stood at `moment` (its last event at or before it)."""
         return await self._version(_AT_TIME, agent_id, moment)
+
+    async def position_of(self, agent_id: UUID, version: int) -> int | None:
+        found = await self._version(_POSITION_OF, agent_id, version)
+        return found[1] if found else None
 
     async def head(self) -> int:
         async with self._pool.connection() as conn:

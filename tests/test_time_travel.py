@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from tests.fake_llm import FakeLLM, tool_reply
-from tests.support import Server, create_agent, new_user, say
+from tests.support import Server, create_agent, new_user, say, waits_for
 
 
 def _reads(c: httpx.Client, aid: str, **past: Any) -> dict[str, Any]:
@@ -73,9 +73,7 @@ def story(chat_server: Server, llm: FakeLLM) -> dict[str, Any]:
         remembered = mark()
         assert c.post(f"/api/agents/{aid}/archival", json={"content": "The fjord is deep."}).status_code == 200
         mark()
-        llm.script(
-            tool_reply("archival_memory_insert", {"content": "Oslo is the capital.", "request_heartbeat": True})
-        )
+        llm.script(tool_reply("archival_memory_insert", {"content": "Oslo is the capital.", "request_heartbeat": True}))
         say(c, aid, "note that Oslo is the capital")
         mark()
         for n in range(12):
@@ -244,3 +242,59 @@ def test_another_tenant_reaches_no_past_of_the_agent(chat_server: Server, story:
         assert other.post(f"/api/agents/{aid}/revert", json={"to": at}).status_code == 404
         assert other.post(f"/api/agents/{aid}/fork", json={"at": at}).status_code == 404
         assert other.get("/api/agents").json()["num_agents"] == 0
+
+
+def _topics(dsn: str, agent_id: str) -> list[tuple[int, str]]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT notification_id, topic FROM memgpt_events WHERE originator_id = %s ORDER BY originator_version",
+            (agent_id,),
+        ).fetchall()
+    return [(position, topic.removeprefix("memgpt.Agent.")) for position, topic in rows]
+
+
+def _turn_work(topics: list[str]) -> list[str]:
+    """What a turn did: its events from after its start to its end, both left out."""
+    started = topics.index("TurnStarted") + 1 if "TurnStarted" in topics else len(topics)
+    rest = topics[started:]
+    return rest[: rest.index("TurnCompleted")] if "TurnCompleted" in rest else rest
+
+
+def test_a_fork_inside_a_turn_carries_on_with_that_turn_as_its_source_did(
+    chat_server: Server, fresh_llm: FakeLLM, dsn: str
+) -> None:
+    def model(body: dict[str, Any]) -> dict[str, Any]:
+        """The same answer to the same prompt: a memory edit asking for a heartbeat, then a reply."""
+        if "remember tea" in body["messages"][-1]["content"]:
+            return tool_reply("core_memory_append", {"name": "human", "content": "Tea", "request_heartbeat": True})
+        return FakeLLM._default(body)
+
+    with chat_server.client() as c:
+        aid = create_agent(c, name="Midway")
+        fresh_llm.script(*[model] * 40)
+        say(c, aid, "remember tea")
+        original = _topics(dsn, aid)
+        queued = next(i for i, (_, t) in enumerate(original) if t == "TurnQueued")
+        turn = original[queued + 1 :]
+        carried_on = 0
+        assert [t for _, t in turn][-1] == "TurnCompleted" and "HeartbeatSent" in [t for _, t in turn]
+        for i, (position, _) in enumerate(turn[:-1]):
+            fork = c.post(f"/api/agents/{aid}/fork", json={"at": position})
+            assert fork.status_code == 200, fork.text
+            fid = fork.json()["agent_state"]["id"]
+            expected = [t for _, t in turn[i + 1 : -1]]
+            while expected and expected[0] in ("FunctionReturned", "CallsSkipped", "CoreMemoryReplaced"):
+                expected.pop(0)  # the rest of a step the fork took whole
+            if not expected:
+                assert "TurnQueued" not in [t for _, t in _topics(dsn, fid)]  # nothing left to do
+                continue
+
+            def done(fid: str = fid) -> bool:
+                return "TurnCompleted" in [t for _, t in _topics(dsn, fid)]
+
+            assert waits_for(done), _topics(dsn, fid)
+            assert _turn_work([t for _, t in _topics(dsn, fid)]) == expected, (i, turn)
+            carried_on += 1
+        assert carried_on >= 4  # forks after the start, inside the first step, at the heartbeat...
+        memory = c.get(f"/api/agents/{fid}/memory").json()["core_memory"]
+        assert memory["human"].endswith("Tea")

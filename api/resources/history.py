@@ -191,17 +191,23 @@ class AgentFork:
         },
     )
     async def on_post(self, req: Request, resp: Response, agent_id: UUID, body: h.ForkRequest) -> s.AgentStateResponse:
-        source, position = await self._past.agent(req, agent_id, s.PastQuery(at=body.at))
+        user_id = req.context.principal.user_id
+        version, position = await self._past.version(req, agent_id, body.at)
+        rest = await asyncio.to_thread(self._past.history.step_rest, user_id, agent_id, version)
+        if rest:  # inside a step: the fork takes the whole step, so no call lacks its result
+            version += rest
+            position = await self._past.positions.position_of(agent_id, version) or position
+        source = await asyncio.to_thread(self._past.history.agent_at, user_id, agent_id, version)
         try:
             llm = await self._endpoints.accept(merged_config(source.llm_config, body.llm_config), "llm")
         except EndpointRefused as e:
             raise falcon.HTTPUnprocessableEntity(description=str(e)) from None
         fork = await self._run(
             self._past.history.fork,
-            req.context.principal.user_id,
+            user_id,
             agent_id,
-            source.version,
-            body.at or position,
+            version,
+            position if rest else (body.at or position),
             body.name,
             llm,
         )

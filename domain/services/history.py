@@ -15,6 +15,9 @@ from domain.agents import Agent
 from domain.history import Diff, Passage
 from domain.messages import Message
 from domain.services.base import CommandGroup, retrying
+from domain.services.turns import RESUME
+
+_TURN_EVENTS = 500  # the most events one turn can have (steps × events per step, and then some)
 
 
 class HistoryCommands(CommandGroup):
@@ -28,6 +31,22 @@ class HistoryCommands(CommandGroup):
         """The agent's events up to `version` of the given types only: the rest is never decoded."""
         stored = self.store.recorder.select_events(agent_id, lte=version)
         return [self.store.mapper.to_domain_event(e) for e in stored if e.topic in topics]
+
+    def _decoded(self, agent_id: UUID, **select: Any) -> list[Any]:
+        return [self.store.mapper.to_domain_event(e) for e in self.store.recorder.select_events(agent_id, **select)]
+
+    def step_rest(self, user_id: UUID, agent_id: UUID, version: int) -> int:
+        """How many events after `version` finish the step saved with it (`history.step_rest`)."""
+        self._agent(user_id, agent_id)
+        last = self._decoded(agent_id, lte=version, desc=True, limit=1)
+        return history.step_rest(last[0], self._decoded(agent_id, gt=version, limit=4)) if last else 0
+
+    def _open_turn(self, agent: Agent) -> list[Any]:
+        """The events of the turn `agent` (a past state) is in the middle of, TurnStarted first."""
+        recent = self._decoded(agent.id, lte=agent.version, desc=True, limit=_TURN_EVENTS)
+        turn = [e for e in recent if getattr(e, "turn_id", None) == agent.current_turn]
+        started = next((i for i, e in enumerate(turn) if isinstance(e, Agent.TurnStarted)), None)
+        return list(reversed(turn[: started + 1])) if started is not None else []
 
     def passages_at(self, user_id: UUID, agent_id: UUID, version: int) -> list[Passage]:
         self._agent(user_id, agent_id)
@@ -82,6 +101,14 @@ class HistoryCommands(CommandGroup):
         )
         if kept:
             agent.insert_passages([{"id": uuid5(agent_id, str(p.id)), "text": p.text} for p in kept])
+        # The work the source had before it then goes on in the fork: the rest of an open turn
+        # (what its runner would have done next), then the turns still waiting.
+        turn = self._open_turn(past) if past.current_turn is not None else []
+        rest = history.continuation(turn) if turn else None
+        if rest is not None:
+            agent.queue_turn(uuid4(), RESUME, rest)
+        for waiting in past.queued:
+            agent.queue_turn(uuid4(), waiting["role"], waiting["text"])
         owner.owns("agent", agent_id)  # conflicts with a racing deletion of the user (`User.owns`)
         self.save(agent, self._claim(user_id, agent_id, name), owner)
         return agent

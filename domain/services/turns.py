@@ -9,6 +9,7 @@ from domain.errors import AgentNotFound, TurnRefused
 from domain.messages import Message
 from domain.services.base import CommandGroup, retrying, utc_now
 
+RESUME = "resume"  # a queued turn that opens with no message: the rest of a forked turn (its text: a heartbeat or "")
 WAKE_TEXTS = {"heartbeat": step.HEARTBEAT_REQUESTED, "memory_warning": step.MEMORY_WARNING}
 
 
@@ -56,8 +57,15 @@ class TurnCommands(CommandGroup):
         if not agent.queued:
             self.save(agent)
             return None
-        turn = agent.queued[0]
-        agent.start_turn(turn["turn_id"], _opening(turn["role"], turn["text"], utc_now()))
+        turn, now = agent.queued[0], utc_now()
+        if turn["role"] == RESUME:  # a fork carrying on with the turn its source was in
+            agent.start_turn(turn["turn_id"], None)
+            if turn["text"]:
+                agent.heartbeat(
+                    turn["turn_id"], Message(uuid4(), "user", messages.heartbeat_text(turn["text"], now), now)
+                )
+        else:
+            agent.start_turn(turn["turn_id"], _opening(turn["role"], turn["text"], now))
         self.save(agent)
         return agent
 
