@@ -11,6 +11,7 @@ from api.context import RequestContext
 from api.http import ViewsLagHeader
 from api.limits import RateLimits, UserLimits
 from api.resources import admin, agents, archival, assistants, catalogue, health, history, messages, sources
+from projections.passage_history import PassagesThen
 from projections.positions import Positions
 from runtime.bootstrap import Services, bootstrap
 from runtime.commands import Commands
@@ -105,7 +106,7 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
     follower = TurnFollower(run, services.tail, cfg.turn_timeout)
     limits = UserLimits(views, cfg)
     accounts, agents_, turns = groups.accounts, groups.agents, groups.turns
-    past = history.Past(groups.history, Positions(services.pool), views)
+    past = history.Past(groups.history, Positions(services.pool), views, run, PassagesThen(services.pool))
     return {
         health.Health: health.Health(),
         health.Ready: health.Ready(views, services.watch),

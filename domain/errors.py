@@ -91,3 +91,7 @@ class AgentBusy(Conflict):
 
 class NotYetThere(NotFound):
     """A past position or time at which the agent did not exist yet (or one past the log's end)."""
+
+
+class ForkTooLarge(InvalidValue):
+    """A fork would copy more history than one event may carry."""

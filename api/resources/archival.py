@@ -1,6 +1,7 @@
 """/api/agents/{agent_id}/archival: list (offset or cursor), insert and delete passages."""
 
 import asyncio
+from typing import Any
 from uuid import UUID
 
 import falcon
@@ -8,31 +9,16 @@ from falcon.asgi import Request, Response
 
 from api.http import operation
 from api.resources.agents import AgentReader
-from api.resources.history import Past, passage_object
+from api.resources.history import Past
 from api.schemas import memgpt as s
 from domain import chunks
 from domain.configs import EmbeddingConfig
-from domain.history import Passage
 from domain.services.agents import AgentCommands
 from projections.views import Views
 from runtime.adapters.embeddings import EmbedderSource, EmbeddingUnavailable
 from runtime.commands import Commands
 
 DEFAULT_PAGE = 100
-
-
-def _page(passages: list[Passage], query: s.ArchivalQuery, limit: int) -> list[Passage]:
-    """The page a past listing asks for, as the view pages the present one: by offset, or after
-    a passage id, ending where it reaches `before`."""
-    ids = [p.id for p in passages]
-    if query.after is not None:
-        passages = passages[ids.index(query.after) + 1 :] if query.after in ids else []
-    else:
-        passages = passages[query.start :]
-    if query.before is not None:
-        ids = [p.id for p in passages]
-        passages = passages[: ids.index(query.before)] if query.before in ids else passages
-    return passages[:limit]
 
 
 class ArchivalPassages:
@@ -62,8 +48,14 @@ class ArchivalPassages:
     ) -> s.GetAgentArchivalMemoryResponse:
         limit = query.limit or query.count or DEFAULT_PAGE
         if self._past is not None and (query.at is not None or query.at_time is not None):
-            kept = await self._past.passages(req, agent_id, query)
-            return s.GetAgentArchivalMemoryResponse([passage_object(p) for p in _page(kept, query, limit)])
+            rows = await self._past.passages(req, agent_id, query, limit)
+        else:
+            rows = await self._present(req, agent_id, query, limit)
+        return s.GetAgentArchivalMemoryResponse(
+            [s.ArchivalMemoryObject(r["id"], r["text"], r["created_at"].isoformat()) for r in rows]
+        )
+
+    async def _present(self, req: Request, agent_id: UUID, query: s.ArchivalQuery, limit: int) -> list[dict[str, Any]]:
         await self._reader.row(req, agent_id)
         if query.after and query.before:  # the page after `after`, ending where it reaches `before`
             rows = await self._views.passages(agent_id, query.start, limit, query.after)
@@ -71,9 +63,7 @@ class ArchivalPassages:
             rows = rows[: ids.index(query.before)] if query.before in ids else rows
         else:
             rows = await self._views.passages(agent_id, query.start, limit, query.after, query.before)
-        return s.GetAgentArchivalMemoryResponse(
-            [s.ArchivalMemoryObject(r["id"], r["text"], r["created_at"].isoformat()) for r in rows]
-        )
+        return rows
 
     @operation(
         "Insert text into an agent's archival memory (chunked; embedded in the background)",

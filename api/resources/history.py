@@ -22,6 +22,7 @@ from domain.agents import Agent
 from domain.history import Passage
 from domain.messages import Message
 from domain.services.history import HistoryCommands
+from projections.passage_history import PassagesThen
 from projections.positions import Positions
 from projections.views import Views
 from runtime.commands import Commands
@@ -56,10 +57,14 @@ def passage_object(p: Passage) -> s.ArchivalMemoryObject:
 class Past:
     """Finds which version of the caller's agent a position or time means, and loads it."""
 
-    def __init__(self, history: HistoryCommands, positions: Positions, views: Views) -> None:
+    def __init__(
+        self, history: HistoryCommands, positions: Positions, views: Views, run: Commands, then: PassagesThen
+    ) -> None:
         self.history = history
         self.positions = positions
         self.reader = AgentReader(views)
+        self.run = run
+        self.passages_then = then
 
     async def version(
         self, req: Request, agent_id: UUID, at: int | None, at_time: datetime | None = None
@@ -88,10 +93,12 @@ class Past:
         agent, position = await self.agent(req, agent_id, query)
         return past_row(agent), position
 
-    async def passages(self, req: Request, agent_id: UUID, query: s.PastQuery) -> list[Passage]:
-        version, _ = await self.version(req, agent_id, query.at, query.at_time)
-        user_id = req.context.principal.user_id
-        return await asyncio.to_thread(self.history.passages_at, user_id, agent_id, version)
+    async def passages(self, req: Request, agent_id: UUID, query: s.ArchivalQuery, limit: int) -> list[dict[str, Any]]:
+        """A page of the archival listing as it stood then, from the passage history view once
+        it has reached that position (like any read after a write, at most the views' wait)."""
+        _, position = await self.version(req, agent_id, query.at, query.at_time)
+        await self.run.caught_up(position)
+        return await self.passages_then.page(agent_id, position, query.start, limit, query.after, query.before)
 
 
 def _shown(messages: list[Message], agent: Agent) -> list[s.MessageModel]:
@@ -187,7 +194,8 @@ class AgentFork:
         errors={
             404: None,
             409: "An agent of that name exists",
-            422: "An endpoint that is not one of the server's providers",
+            422: "An endpoint that is not one of the server's providers, or more history than a fork copies"
+            " (20,000 messages)",
         },
     )
     async def on_post(self, req: Request, resp: Response, agent_id: UUID, body: h.ForkRequest) -> s.AgentStateResponse:

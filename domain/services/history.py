@@ -12,11 +12,14 @@ from uuid import UUID, uuid4, uuid5
 
 from domain import history, names
 from domain.agents import Agent
-from domain.history import Diff, Passage
+from domain.errors import ForkTooLarge
+from domain.history import Diff
 from domain.messages import Message
 from domain.services.base import CommandGroup, retrying
 from domain.services.turns import RESUME
 
+# One fork is one event carrying the source's whole recall history: bounded, like every input.
+MAX_FORK_MESSAGES = 20_000
 _TURN_EVENTS = 500  # the most events one turn can have (steps × events per step, and then some)
 
 
@@ -48,10 +51,6 @@ class HistoryCommands(CommandGroup):
         started = next((i for i, e in enumerate(turn) if isinstance(e, Agent.TurnStarted)), None)
         return list(reversed(turn[: started + 1])) if started is not None else []
 
-    def passages_at(self, user_id: UUID, agent_id: UUID, version: int) -> list[Passage]:
-        self._agent(user_id, agent_id)
-        return history.passages(self._events(agent_id, version, history.PASSAGE_TOPICS))
-
     def diff(self, user_id: UUID, agent_id: UUID, earlier: int, later: int) -> Diff:
         before, after = self.agent_at(user_id, agent_id, earlier), self.agent_at(user_id, agent_id, later)
         events = self._events(agent_id, later, history.PASSAGE_TOPICS)
@@ -80,6 +79,8 @@ class HistoryCommands(CommandGroup):
             return replace(message, id=uuid5(agent_id, str(message.id)))
 
         recall = history.recall(self._events(source_id, version, history.MESSAGE_TOPICS))
+        if len(recall) > MAX_FORK_MESSAGES:
+            raise ForkTooLarge(f"The agent had {len(recall)} messages then; a fork copies at most {MAX_FORK_MESSAGES}.")
         kept = history.passages(self._events(source_id, version, history.PASSAGE_TOPICS))
         name = names.check(name) if name is not None else names.generated(agent_id)
         agent = Agent(
