@@ -71,12 +71,11 @@ class Past:
     ) -> tuple[int, int]:
         """(version, position of the event that made it). No `at`/`at_time`: the latest."""
         await self.reader.row(req, agent_id)
-        if at is None and at_time is None:
-            at = await self.positions.head()
-        if at is not None:
-            if at > await self.positions.head():
+        if at is not None or at_time is None:
+            head = await self.positions.head()
+            if at is not None and at > head:
                 raise falcon.HTTPNotFound(description=f"Position {at} is past the end of the log.")
-            found = await self.positions.version_at(agent_id, at)
+            found = await self.positions.version_at(agent_id, head if at is None else at)
         else:
             assert at_time is not None
             found = await self.positions.version_at_time(agent_id, at_time)
