@@ -1,8 +1,11 @@
 """An agent's turns over HTTP: the list, and each turn's model requests rebuilt from the log,
 checked against what the scripted model really received, byte for byte (as JSON)."""
 
+import dataclasses
 import json
 import math
+import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -227,3 +230,59 @@ def test_another_users_agent_and_unknown_turns_are_404(chat_server: Server, fres
         assert foreign.status_code == missing.status_code == 404
         assert foreign.json()["detail"].replace(aid, unknown) == missing.json()["detail"]
         assert stranger.get(f"/api/agents/{aid}/turns/{turn['id']}").status_code == 404
+
+
+def test_a_memory_edit_made_while_the_model_answers_is_only_in_the_later_prompts(
+    chat_server: Server, fresh_llm: FakeLLM
+) -> None:
+    """The runner builds a prompt from the state its own last save left, so an edit recorded
+    while the model answers is not in that request, though it precedes the reply in the log."""
+    fresh_llm.script(tool_reply("send_message", {"message": "one moment", "request_heartbeat": True}))
+    with chat_server.client() as c:
+        aid = create_agent(c, name="Interrupted")
+        fresh_llm.delay = 1.0
+
+        def talk_slowly() -> None:
+            with chat_server.client() as other:
+                say(other, aid, "take your time")
+
+        talk = threading.Thread(target=talk_slowly)
+        talk.start()
+        assert waits_for(lambda: fresh_llm.in_flight > 0, 10.0)
+        edit = c.post(f"/api/agents/{aid}/memory", json={"human": "Edited while the model was thinking."})
+        assert edit.status_code == 200, edit.text
+        talk.join(30.0)
+        fresh_llm.delay = 0.0
+        (turn,) = _all_turns_ended(c, aid, 1)
+        requests = c.get(f"/api/agents/{aid}/turns/{turn['id']}").json()["requests"]
+    received = _chat_requests(fresh_llm)[-2:]
+    assert [_sent(q) for q in requests] == received
+    assert "Edited while" not in received[0]["messages"][0]["content"]
+    assert "Edited while" in received[1]["messages"][0]["content"]
+
+
+def test_an_embedded_agents_requests_show_the_layout_the_embedded_model_is_sent(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from domain.configs import EMBEDDED_LLM
+    from domain.functions import schemas_for
+    from domain.history import COMPLETE, SUMMARIZE, ModelCall
+    from runtime.adapters.embedded import EmbeddedChat, plain_messages, reply_schema
+    from runtime.turns.history import TurnHistory
+
+    class Embedded:
+        def for_agent(self, llm_config: dict[str, Any]) -> EmbeddedChat:
+            return EmbeddedChat(None, tmp_path, tmp_path, 2048)
+
+    history = TurnHistory(None, None, Embedded())  # type: ignore[arg-type]  # only lays requests out
+    config = dataclasses.asdict(EMBEDDED_LLM)
+    messages = [{"role": "system", "content": "You are MemGPT."}, {"role": "user", "content": "hi"}]
+    tools = [{"type": "function", "function": s} for s in schemas_for(["send_message"])]
+    now = datetime.now(UTC)
+    step = history._entry(ModelCall(COMPLETE, 3, config, messages, tools, [], 7, now, {}))
+    assert step["layout"] == "embedded" and step["exact"] and step["tools"] is None
+    assert step["messages"] == plain_messages(messages, tools)
+    assert step["params"]["response_format"] == {"type": "json_object", "schema": reply_schema(tools)}
+    assert step["model"] == EMBEDDED_LLM.model  # the embedded body names no model: the agent's config does
+    summary = history._entry(ModelCall(SUMMARIZE, 3, config, messages, None, [], 8, now, {}))
+    assert summary["messages"] == plain_messages(messages, []) and summary["params"]["max_tokens"] == 256
