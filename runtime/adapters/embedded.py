@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -29,7 +30,7 @@ from domain import memory, prompt
 from domain.messages import ToolCall
 from domain.step import Reply
 from runtime.adapters.embedded_process import ModelProcess
-from runtime.adapters.llm import LLMUnavailable, estimate_tokens
+from runtime.adapters.llm import LLMUnavailable, estimate_tokens, reported_usage
 
 log = structlog.get_logger(__name__)
 
@@ -292,7 +293,8 @@ class EmbeddedChat:
         body = request_body(messages, tools)
         if not tools:
             return Reply(await self._text(body) or None, (), None)
-        return _reply(_choice(await self._process.post("/v1/chat/completions", body)), tools)
+        answer = await self._process.post("/v1/chat/completions", body)
+        return replace(_reply(_choice(answer), tools), usage=reported_usage(answer.get("usage")))
 
     async def summarize(self, messages: list[dict[str, Any]]) -> str:
         text = await self._text(request_body(messages, None))

@@ -92,10 +92,10 @@ def _reply(body: Any) -> Reply:
     # Reasoning servers (vLLM, llama.cpp) may put the thoughts beside an empty content.
     text = _text(message.get("content")) or _text(message.get("reasoning_content"))
     finish = choice.get("finish_reason")
-    return Reply(text, tuple(calls), finish if isinstance(finish, str) else None, _usage(body.get("usage")))
+    return Reply(text, tuple(calls), finish if isinstance(finish, str) else None, reported_usage(body.get("usage")))
 
 
-def _usage(raw: Any) -> dict[str, int] | None:
+def reported_usage(raw: Any) -> dict[str, int] | None:
     """The reply's token counts, when the server gives them (not every OpenAI-compatible one does)."""
     if not isinstance(raw, dict):
         return None
