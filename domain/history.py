@@ -14,10 +14,10 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
-from domain import prompt
+from domain import prompt, step
 from domain.agents import Agent
 from domain.messages import SUMMARY_NOTE, Message
 
@@ -119,15 +119,24 @@ class _Turn:
             self.shown = {m.id for m in self.agent_at(event.originator_version - 1).messages[1:]}
 
 
+class TurnCalls(NamedTuple):
+    calls: list[ModelCall]
+    unanswered: Agent | None  # a failed turn's state its last, unanswered request was built from
+
+
 def model_calls(
     turn_id: UUID,
     events: Iterable[tuple[int | None, Any]],
     agent_at: Callable[[int], Agent],
-) -> list[ModelCall]:
+) -> TurnCalls:
     """The model calls of turn `turn_id`, given the agent's events from the turn's `TurnStarted`
-    on (with their log positions, None if unknown) and `agent_at(version)`."""
+    on (with their log positions, None if unknown) and `agent_at(version)`. When the turn failed
+    after the runner last saved and before an answer was recorded (the model unreachable, an
+    empty reply, a crash), the state the next request was built from is given too; not after the
+    last step a turn may take (it failed for taking too many, asking nothing more)."""
     turn = _Turn(agent_at)
     current: ModelCall | None = None
+    answered = failed = False
     for position, event in events:
         if getattr(event, "turn_id", None) != turn_id:
             continue
@@ -135,12 +144,17 @@ def model_calls(
             turn.summary(event, position)
         elif isinstance(event, Agent.AssistantSpoke) and turn.basis is not None:
             current = turn.step(event, position)
+            answered = True
         elif isinstance(event, Agent.CallsSkipped) and current is not None:
             current.reply["tool_calls"] += [_call_json(c["id"], c["name"], c["arguments"]) for c in event.calls]
             current.reply["skipped"] += len(event.calls)
         elif isinstance(event, Agent.FunctionReturned) and current is not None and current.function is not None:
             current.function |= {"status": event.status, "result": event.message.text, "shown": event.shown}
+        elif isinstance(event, Agent.TurnFailed):
+            failed = True
         if isinstance(event, _BASES):
             turn.rebase(event)
-            current = None
-    return turn.calls
+            current, answered = None, False
+    steps = sum(call.kind == COMPLETE for call in turn.calls)
+    pending = failed and not answered and turn.basis is not None and steps < step.MAX_STEPS
+    return TurnCalls(turn.calls, turn.basis if pending else None)

@@ -177,3 +177,26 @@ def test_a_rerun_says_so_when_the_server_cannot_fork() -> None:
 
     with pytest.raises(ReplayFailed, match="cannot fork"):
         _contract_run("user", fork_status=405)
+
+
+def test_a_failed_turns_unanswered_request_is_printed_after_its_answered_ones() -> None:
+    from api.cli.replay import render
+
+    turn = {
+        "id": "t1",
+        "status": "failed",
+        "steps": 0,
+        "tokens": {"prompt": 0, "completion": 0, "total": 0},
+        "positions": {"queued": 1, "started": 2, "ended": 3},
+        "queued_at": "q",
+        "started_at": "s",
+        "ended_at": "e",
+        "failure": "The model endpoint is unavailable after 4 attempts (HTTP 500).",
+    }
+    pending = {"kind": "complete", "model": "gpt-4", "layout": "openai", "messages": [{}, {}]}
+    lines = render({"turn": turn, "message": {"role": "user", "text": "hi"}, "requests": [], "unanswered": pending})
+    assert lines[3] == "failed: The model endpoint is unavailable after 4 attempts (HTTP 500)."
+    assert lines[-2:] == [
+        "#1 step · gpt-4 (openai) · 2 messages · no answer recorded",
+        "  failed: The model endpoint is unavailable after 4 attempts (HTTP 500).",
+    ]

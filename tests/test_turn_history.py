@@ -145,6 +145,7 @@ def test_every_model_request_of_every_turn_is_rebuilt_exactly(chat_server: Serve
             assert r.status_code == 200, r.text
             details.append(r.json())
 
+    assert all(d["unanswered"] is None for d in details)
     rebuilt = [_sent(request) for d in details for request in d["requests"]]
     assert len(rebuilt) == len(received)
     for n, (mine, theirs) in enumerate(zip(rebuilt, received, strict=True)):
@@ -212,6 +213,10 @@ def test_a_failed_turn_is_listed_with_its_failure(chat_server: Server, fresh_llm
         assert turn["status"] == "failed" and "unavailable" in turn["failure"]
         detail = c.get(f"/api/agents/{aid}/turns/{turn['id']}").json()
         assert detail["requests"] == [] and detail["turn"]["failure"] == turn["failure"]
+    tried = _chat_requests(fresh_llm)
+    assert len(tried) == 4 and all(body == tried[0] for body in tried)  # the retries sent one body
+    unanswered = detail["unanswered"]
+    assert unanswered["kind"] == "complete" and _sent(unanswered) == tried[0]
 
 
 def test_another_users_agent_and_unknown_turns_are_404(chat_server: Server, fresh_llm: FakeLLM) -> None:

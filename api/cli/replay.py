@@ -83,7 +83,18 @@ def blocks(detail: dict[str, Any]) -> list[list[str]]:
     ]
     if turn["failure"]:
         header.append(f"failed: {turn['failure']}")
-    return [header, *(_request(n, request) for n, request in enumerate(detail["requests"], 1))]
+    requests = [_request(n, request) for n, request in enumerate(detail["requests"], 1)]
+    pending = detail.get("unanswered")
+    if pending:
+        what = "step" if pending["kind"] == "complete" else "summary"
+        requests.append(
+            [
+                f"#{len(requests) + 1} {what} · {pending['model']} ({pending['layout']}) · "
+                f"{len(pending['messages'])} messages · no answer recorded",
+                f"  failed: {turn['failure']}",
+            ]
+        )
+    return [header, *requests]
 
 
 def _request(n: int, request: dict[str, Any]) -> list[str]:

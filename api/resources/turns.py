@@ -62,5 +62,10 @@ class Turns:
         row = await self._views.turn(agent_id, turn_id)
         if row is None:
             raise falcon.HTTPNotFound(description=f"Turn turn_id={turn_id} of agent agent_id={agent_id} not found")
-        opening, requests = await self._history.read(row)
-        return t.TurnResponse(summary(row), t.Opening(**opening), [t.ModelRequest(**r) for r in requests])
+        read = await self._history.read(row)
+        return t.TurnResponse(
+            summary(row),
+            t.Opening(**read.opening),
+            [t.ModelRequest(**r) for r in read.requests],
+            t.UnansweredRequest(**read.unanswered) if read.unanswered else None,
+        )

@@ -82,6 +82,20 @@ class ModelRequest(Struct):
     timing: Annotated[dict[str, float] | None, Meta(description="model_seconds: how long the model took.")]
 
 
+class UnansweredRequest(Struct):
+    """A failed turn's last request, built after the runner's last save, with no answer recorded:
+    the model got it and failed to answer usefully (an error status, an empty reply), or never got
+    it (unreachable); the turn's `failure` says which. Its retries sent the same body."""
+
+    kind: Literal["complete", "summarize"]
+    layout: Literal["openai", "embedded"]
+    model: str | None
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
+    params: dict[str, Any]
+    prompt_version: int
+
+
 class Opening(Struct):
     role: str
     text: str
@@ -90,4 +104,5 @@ class Opening(Struct):
 class TurnResponse(Struct):
     turn: TurnSummary
     message: Annotated[Opening, Meta(description="What was queued: its role and text.")]
-    requests: Annotated[list[ModelRequest], Meta(description="Every model request of the turn, in order.")]
+    requests: Annotated[list[ModelRequest], Meta(description="Every answered model request of the turn, in order.")]
+    unanswered: UnansweredRequest | None = None

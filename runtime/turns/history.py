@@ -8,10 +8,10 @@ version; its `body` is the same function its requests are made with.
 """
 
 import asyncio
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
-from domain import history
+from domain import history, prompt
 from domain.agents import Agent
 from domain.configs import LLMConfig
 from domain.services.base import MemGPT
@@ -21,27 +21,34 @@ from runtime.adapters.llm import LLMUnavailable, ModelSource, chat_body
 EMBEDDED, OPENAI = "embedded", "openai"
 
 
+class Read(NamedTuple):
+    opening: dict[str, str]  # {"role", "text"} of the TurnQueued
+    requests: list[dict[str, Any]]
+    unanswered: dict[str, Any] | None
+
+
 class TurnHistory:
     def __init__(self, store: MemGPT, views: Views, models: ModelSource | None) -> None:
         self._store = store
         self._views = views
         self._models = models
 
-    async def read(self, row: dict[str, Any]) -> tuple[dict[str, str], list[dict[str, Any]]]:
-        """The turn of `row` (its turns-view row): the message it was queued with ({"role",
-        "text"}) and its model calls, in the order they were sent."""
+    async def read(self, row: dict[str, Any]) -> Read:
+        """The turn of `row` (its turns-view row): the message it was queued with, its model
+        calls in the order they were sent, and a failed turn's last request that got no answer."""
         agent_id = row["agent_id"]
         positions = await self._views.positions(agent_id, row["queued_version"], row["ended_version"])
-        queued, calls = await asyncio.to_thread(self._calls, row, positions)
-        return queued, [self._entry(call) for call in calls]
+        opening, (calls, unanswered) = await asyncio.to_thread(self._calls, row, positions)
+        pending = self._unanswered(unanswered) if unanswered is not None else None
+        return Read(opening, [self._entry(call) for call in calls], pending)
 
-    def _calls(self, row: dict[str, Any], positions: dict[int, int]) -> tuple[dict[str, str], list[history.ModelCall]]:
+    def _calls(self, row: dict[str, Any], positions: dict[int, int]) -> tuple[dict[str, str], history.TurnCalls]:
         agent_id: UUID = row["agent_id"]
         version = row["queued_version"]
         queued = next(iter(self._store.events.get(agent_id, gt=version - 1, lte=version)))
         opening = {"role": queued.role, "text": queued.text}
         if row["started_version"] is None:
-            return opening, []
+            return opening, history.TurnCalls([], None)
         events = self._store.events.get(agent_id, gt=row["started_version"] - 1, lte=row["ended_version"])
         loaded: dict[int, Agent] = {}
 
@@ -64,6 +71,34 @@ class TurnHistory:
         except LLMUnavailable:
             return layout, None
         return layout, model.body(call.messages, call.tools)
+
+    def _unanswered(self, agent: Agent) -> dict[str, Any] | None:
+        """The request a failed turn sent (or was sending) from `agent`, as the runner decides it
+        (`TurnRunner._fit`): a summary while the prompt overflows the window, else a step. None
+        when no request could have been made: no adapter for the agent's model, or a prompt that
+        overflows with nothing left to summarise."""
+        if self._models is None:
+            return None
+        try:
+            model = self._models.for_agent(agent.llm_config)
+        except LLMUnavailable:
+            return None
+        kind, messages, tools = history.COMPLETE, prompt.chat_messages(agent), prompt.tools(agent)
+        if model.count_tokens(messages, tools) > LLMConfig.from_dict(agent.llm_config).window:
+            hidden = prompt.summarisable(agent.messages)
+            if not hidden:
+                return None
+            kind, messages, tools = history.SUMMARIZE, prompt.summary_request(hidden), None
+        body = model.body(messages, tools)
+        return {
+            "kind": kind,
+            "layout": EMBEDDED if LLMConfig.from_dict(agent.llm_config).embedded else OPENAI,
+            "model": body.get("model") or agent.llm_config.get("model"),
+            "messages": body["messages"],
+            "tools": body.get("tools"),
+            "params": {k: v for k, v in body.items() if k not in ("messages", "tools")},
+            "prompt_version": agent.version,
+        }
 
     def _entry(self, call: history.ModelCall) -> dict[str, Any]:
         layout, body = self._body(call)
