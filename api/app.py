@@ -11,12 +11,14 @@ from api.context import RequestContext
 from api.http import ViewsLagHeader
 from api.limits import RateLimits, UserLimits
 from api.resources import admin, agents, archival, assistants, catalogue, health, history, messages, sources
+from api.resources import turns as turn_history
 from projections.passage_history import PassagesThen
 from projections.positions import Positions
 from runtime.bootstrap import Services, bootstrap
 from runtime.commands import Commands
 from runtime.config import Config
 from runtime.turns.follow import TurnFollower
+from runtime.turns.history import TurnHistory
 
 VERSION = "0.3.4"  # the MemGPT API release this server speaks
 
@@ -54,6 +56,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/agents/message", messages.Messages),
     Route("/api/agents/{agent_id:uuid}/messages", messages.Messages, "path"),
     Route("/api/agents/{agent_id:uuid}/messages-cursor", messages.Messages, "cursor"),
+    Route("/api/agents/{agent_id:uuid}/turns", turn_history.Turns),
+    Route("/api/agents/{agent_id:uuid}/turns/{turn_id:uuid}", turn_history.Turns, "one"),
     Route("/api/agents/command", messages.Command),
     Route("/api/agents/{agent_id:uuid}/command", messages.Command, "path"),
     Route("/api/humans", catalogue.Humans),
@@ -139,6 +143,7 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
         assistants.Runs: assistants.Runs(groups.assistants, run, views, cfg),
         catalogue.ModelList: catalogue.ModelList(cfg, services.http),
         catalogue.ServerConfig: catalogue.ServerConfig(cfg, VERSION),
+        turn_history.Turns: turn_history.Turns(views, TurnHistory(groups.store, views, services.models)),
     }
 
 

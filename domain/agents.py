@@ -116,7 +116,15 @@ class Agent(Aggregate):
             self._append(message)
 
     @event("AssistantSpoke", topic="memgpt.Agent.AssistantSpoke")
-    def speak(self, turn_id: UUID, message: Message) -> None:
+    def speak(
+        self,
+        turn_id: UUID,
+        message: Message,
+        usage: dict[str, int] | None = None,
+        timing: dict[str, float] | None = None,
+    ) -> None:
+        """`usage`: the tokens the model's reply reported ({"prompt_tokens", "completion_tokens"}),
+        `timing`: how long it took ({"model_seconds"}); both absent from events older than them."""
         self._append(message)
 
     @event("CallsSkipped", topic="memgpt.Agent.CallsSkipped")
@@ -221,3 +229,26 @@ class Agent(Aggregate):
     @event("PassageDeleted", topic="memgpt.Agent.PassageDeleted")
     def _passage_deleted(self, passage_id: UUID) -> None:
         self.archival_count = max(0, self.archival_count - 1)
+
+
+def _without_usage(state: dict[str, Any]) -> None:
+    """An `AssistantSpoke` recorded before the model's usage and timing were: neither is known."""
+    state.setdefault("usage", None)
+    state.setdefault("timing", None)
+
+
+# Version 2 of AssistantSpoke records `usage` and `timing`; stored version-1 events are upcast.
+Agent.AssistantSpoke.class_version = 2  # type: ignore[attr-defined]
+Agent.AssistantSpoke.upcast_v1_v2 = staticmethod(_without_usage)  # type: ignore[attr-defined]
+
+
+def _not_forked(state: dict[str, Any]) -> None:
+    """A `Created` recorded before forks were: a new agent, never a fork, not yet warned."""
+    state.setdefault("forked_from", None)
+    state.setdefault("history", None)
+    state.setdefault("warned", False)
+
+
+# Version 2 of Created may name the agent it was forked from and bring its recall history.
+Agent.Created.class_version = 2  # type: ignore[attr-defined]
+Agent.Created.upcast_v1_v2 = staticmethod(_not_forked)  # type: ignore[attr-defined]

@@ -43,12 +43,13 @@ _TYPES = {"string": str, "integer": int, "boolean": bool, "number": (int, float)
 
 @dataclass(frozen=True)
 class Reply:
-    """What the model answered: optional inner thoughts, the tool calls it made, and why it
-    stopped (`"length"`: cut off at its output limit)."""
+    """What the model answered: optional inner thoughts, the tool calls it made, why it stopped
+    (`"length"`: cut off at its output limit), and the tokens it reported using, if it did."""
 
     text: str | None
     calls: tuple[ToolCall, ...] = ()
     finish_reason: str | None = None
+    usage: dict[str, int] | None = None  # {"prompt_tokens", "completion_tokens"}
 
     @property
     def cut(self) -> bool:

@@ -17,6 +17,7 @@ from projections.runner import VIEW_NAMES
 INT64_MAX = 2**63 - 1
 _BY_TIME = ("created_at", "id")  # the order of rows made by commands: when, then which
 _BY_LOG = ("position", "seq")  # the order of rows made from events: their log position, then their place in it
+_TURN_ORDER = ("queued_position", "id")
 
 
 @dataclass(frozen=True)
@@ -312,6 +313,31 @@ class Views:
             until if until is not None else INT64_MAX,
         )
         return row["at"] if row else None
+
+    # turns
+
+    async def turns(
+        self, agent_id: UUID, after: UUID | None, before: UUID | None, limit: int | None, newest_first: bool
+    ) -> list[dict[str, Any]]:
+        """A page of an agent's turns in the order they were queued (or newest first)."""
+        return await self._page(
+            "view_turns", "id", _TURN_ORDER, {"agent_id": agent_id}, after, before, limit, newest_first=newest_first
+        )
+
+    async def turn(self, agent_id: UUID, turn_id: UUID) -> dict[str, Any] | None:
+        return await self._one("SELECT * FROM view_turns WHERE id = %s AND agent_id = %s", turn_id, agent_id)
+
+    async def positions(self, agent_id: UUID, first: int, last: int | None) -> dict[int, int]:
+        """The log position of each of the agent's events from version `first` to `last` (the end)."""
+        rows = await self._all(
+            "SELECT originator_version AS version, notification_id AS position FROM memgpt_events"
+            " WHERE originator_id = %s AND originator_version >= %s AND (%s::int IS NULL OR originator_version <= %s)",
+            agent_id,
+            first,
+            last,
+            last,
+        )
+        return {r["version"]: r["position"] for r in rows}
 
     async def readiness(self) -> Readiness:
         """The log's head, the applied migrations and the slowest view's position, for /ready.

@@ -52,6 +52,7 @@ class Services:
     pool: AsyncConnectionPool
     locks: AsyncConnectionPool
     embedded: EmbeddedChat | None = None  # its model process is stopped with the server
+    models: ModelSource | None = None  # the chat adapters (turn histories show their request bodies)
 
     async def open(self) -> None:
         self.database.supervise()
@@ -161,4 +162,5 @@ def bootstrap(
         pool=pool,
         locks=locks,
         embedded=embedded,
+        models=models,
     )

@@ -34,3 +34,11 @@ def test_objects_as_arguments_become_their_json_text() -> None:
 def test_a_body_without_a_message_is_a_clean_model_error(body: object) -> None:
     with pytest.raises(LLMUnavailable, match="without a message"):
         _reply(body)
+
+
+def test_the_usage_a_reply_reports_is_kept_and_nothing_else_of_it() -> None:
+    body = _body({"content": "hi"}) | {"usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}}
+    assert _reply(body).usage == {"prompt_tokens": 12, "completion_tokens": 3}
+    assert _reply(_body({"content": "hi"})).usage is None
+    odd = _body({"content": "hi"}) | {"usage": {"prompt_tokens": "12", "completion_tokens": True}}
+    assert _reply(odd).usage is None

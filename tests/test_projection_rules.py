@@ -45,6 +45,8 @@ def test_the_views_keep_their_names_order_and_tables() -> None:
         "view_catalogue",
         "view_assistants",
         "view_sources",
+        "view_turns",
+        "view_passage_history",
     )
     for view in VIEWS:
         assert issubclass(view.projection, ViewProjection) and view.projection.name == view.name

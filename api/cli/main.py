@@ -1,4 +1,4 @@
-"""The `memgpt` command: `server`, `migrate` and `rebuild`."""
+"""The `memgpt` command: `server`, `worker`, `run`, `load`, `replay`, `migrate` and `rebuild`."""
 
 import argparse
 import asyncio
@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from api.cli import replay as cli_replay
 from api.cli import setup as cli_setup
 from runtime import logs
 from runtime.config import Config
@@ -198,6 +199,11 @@ def _run_chat(args: argparse.Namespace, config: Config) -> int:
 
 
 @_database_checked
+def _run_replay(args: argparse.Namespace, config: Config) -> int:
+    return cli_replay.run(args, config)
+
+
+@_database_checked
 def _run_load(args: argparse.Namespace, config: Config) -> int:
     from api.cli import load as cli_load
 
@@ -227,6 +233,9 @@ def parser() -> argparse.ArgumentParser:
     loader.add_argument("--agent", required=True, help="The agent's name or id (the default user's).")
     loader.add_argument("paths", nargs="+", help="Files or directories.")
     loader.set_defaults(run=_run_load)
+    replayer = commands.add_parser("replay", help="Show one turn of an agent step by step, or re-run it elsewhere.")
+    cli_replay.add_arguments(replayer)
+    replayer.set_defaults(run=_run_replay)
     commands.add_parser("migrate", help="Apply pending schema migrations.").set_defaults(run=migrate)
     commands.add_parser(
         "rebuild", help="Empty every projection and replay the event log into it (server stopped)."

@@ -77,13 +77,14 @@ class TurnCommands(CommandGroup):
         reply: step.Reply,
         outcome: step.Outcome | None,
         thoughts: str | None = None,
+        timing: dict[str, float] | None = None,
     ) -> Agent:
         """One step's events, saved together: what the model said, the calls it made that did not
         run, what its function returned, and the core-memory edit it made, so memory never
         disagrees with the messages."""
         agent = self._running(agent_id)
         assistant, result = step.step_messages(reply, outcome, (uuid4(), uuid4()), utc_now(), thoughts)
-        agent.speak(turn_id, assistant)
+        agent.speak(turn_id, assistant, reply.usage, timing)
         if reply.skipped:
             agent.skip_calls(turn_id, [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.skipped])
         if result is not None and outcome is not None:

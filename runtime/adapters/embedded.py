@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -29,7 +30,7 @@ from domain import memory, prompt
 from domain.messages import ToolCall
 from domain.step import Reply
 from runtime.adapters.embedded_process import ModelProcess
-from runtime.adapters.llm import LLMUnavailable, estimate_tokens
+from runtime.adapters.llm import LLMUnavailable, estimate_tokens, reported_usage
 
 log = structlog.get_logger(__name__)
 
@@ -258,6 +259,22 @@ def _reply(choice: dict[str, Any], tools: list[dict[str, Any]]) -> Reply:
         return Reply(None, (call,), finish or "length")
 
 
+def request_body(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """What llama.cpp is sent for a step (`tools`) or a summary (None), from the OpenAI-style
+    prompt: a pure function, so a turn's history can show the embedded layout exactly."""
+    if tools is None:
+        return {"messages": plain_messages(messages, []), "temperature": 0.0, "max_tokens": 256}
+    body: dict[str, Any] = {
+        "messages": plain_messages(messages, tools),
+        "temperature": 0.0,
+        "max_tokens": MAX_REPLY_TOKENS,
+        "n_cache_reuse": 16,
+    }
+    if tools:
+        body["response_format"] = {"type": "json_object", "schema": reply_schema(tools)}
+    return body
+
+
 class EmbeddedChat:
     """The chat model of agents whose `model_endpoint_type` is `local`: one llama.cpp child per
     server process, started when such an agent first takes a turn."""
@@ -269,20 +286,18 @@ class EmbeddedChat:
     def process(self) -> ModelProcess:
         return self._process
 
+    def body(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> dict[str, Any]:
+        return request_body(messages, tools)
+
     async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
-        body: dict[str, Any] = {
-            "messages": plain_messages(messages, tools),
-            "temperature": 0.0,
-            "max_tokens": MAX_REPLY_TOKENS,
-            "n_cache_reuse": 16,
-        }
+        body = request_body(messages, tools)
         if not tools:
             return Reply(await self._text(body) or None, (), None)
-        body["response_format"] = {"type": "json_object", "schema": reply_schema(tools)}
-        return _reply(_choice(await self._process.post("/v1/chat/completions", body)), tools)
+        answer = await self._process.post("/v1/chat/completions", body)
+        return replace(_reply(_choice(answer), tools), usage=reported_usage(answer.get("usage")))
 
     async def summarize(self, messages: list[dict[str, Any]]) -> str:
-        text = await self._text({"messages": plain_messages(messages, []), "temperature": 0.0, "max_tokens": 256})
+        text = await self._text(request_body(messages, None))
         if not text.strip():
             raise LLMUnavailable("The embedded model returned an empty summary.")
         return text.strip()

@@ -31,6 +31,8 @@ class ChatModel(Protocol):
 
     async def summarize(self, messages: list[dict[str, Any]]) -> str: ...
 
+    def body(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> dict[str, Any]: ...
+
     def count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int: ...
 
 
@@ -90,7 +92,28 @@ def _reply(body: Any) -> Reply:
     # Reasoning servers (vLLM, llama.cpp) may put the thoughts beside an empty content.
     text = _text(message.get("content")) or _text(message.get("reasoning_content"))
     finish = choice.get("finish_reason")
-    return Reply(text, tuple(calls), finish if isinstance(finish, str) else None)
+    return Reply(text, tuple(calls), finish if isinstance(finish, str) else None, reported_usage(body.get("usage")))
+
+
+def reported_usage(raw: Any) -> dict[str, int] | None:
+    """The reply's token counts, when the server gives them (not every OpenAI-compatible one does)."""
+    if not isinstance(raw, dict):
+        return None
+    counts = {
+        k: raw[k]
+        for k in ("prompt_tokens", "completion_tokens")
+        if isinstance(raw.get(k), int) and not isinstance(raw[k], bool)
+    }
+    return counts or None
+
+
+def chat_body(model: str | None, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The JSON body sent for a step (`tools`) or a summary (None), turn histories show it too.
+    Azure names the model in the URL, not the body (`model` None)."""
+    body: dict[str, Any] = {"messages": messages}
+    if tools is not None:
+        body |= {"tools": tools, "tool_choice": "auto"}
+    return body if model is None else {"model": model, **body}
 
 
 class OpenAIChat:
@@ -117,12 +140,15 @@ class OpenAIChat:
         self._retry = retry
         self._pin = endpoints  # set for a user's own endpoint
 
-    def _request(self, body: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    def body(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> dict[str, Any]:
+        return chat_body(None if self._azure else self._model, messages, tools)
+
+    def _request(self) -> tuple[str, dict[str, str]]:
         if self._azure:
             url = f"{self._base}/openai/deployments/{self._model}/chat/completions?api-version={AZURE_API_VERSION}"
-            return url, ({"api-key": self._key} if self._key else {}), body
+            return url, ({"api-key": self._key} if self._key else {})
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-        return f"{self._base}/chat/completions", headers, {"model": self._model, **body}
+        return f"{self._base}/chat/completions", headers
 
     async def _send(self, url: str, headers: dict[str, str], payload: dict[str, Any]) -> httpx.Response:
         if self._pin is None:
@@ -133,8 +159,8 @@ class OpenAIChat:
             raise LLMUnavailable(f"The model endpoint is refused: {e}") from None
         return await self._http.post(pinned, json=payload, headers=headers | host, extensions=extensions)
 
-    async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        url, headers, payload = self._request(body)
+    async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        url, headers = self._request()
         wait = self._retry.backoff
         problem = ""
         for attempt in range(self._retry.attempts):
@@ -161,10 +187,10 @@ class OpenAIChat:
         raise LLMUnavailable(f"The model endpoint is unavailable after {self._retry.attempts} attempts ({problem}).")
 
     async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
-        return _reply(await self._post({"messages": messages, "tools": tools, "tool_choice": "auto"}))
+        return _reply(await self._post(self.body(messages, tools)))
 
     async def summarize(self, messages: list[dict[str, Any]]) -> str:
-        reply = _reply(await self._post({"messages": messages}))
+        reply = _reply(await self._post(self.body(messages, None)))
         if not reply.text:
             raise LLMUnavailable("The model returned an empty summary.")
         return reply.text

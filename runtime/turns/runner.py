@@ -8,6 +8,7 @@ runner, once the dead runner's lease expired, before it opens the next one.
 """
 
 import asyncio
+import time
 from dataclasses import replace
 from uuid import UUID
 
@@ -146,8 +147,10 @@ class TurnRunner:
             model = self._models.for_agent(agent.llm_config)
             for _ in range(step.MAX_STEPS):
                 agent = await self._fit(agent, turn_id, model)
+                asked = time.monotonic()
                 reply = await model.complete(prompt.chat_messages(agent), prompt.tools(agent))
-                agent, more = await self._step(agent, turn_id, reply)
+                timing = {"model_seconds": round(time.monotonic() - asked, 3)}
+                agent, more = await self._step(agent, turn_id, reply, timing)
                 agent, warned = await self._warn_if_full(agent, turn_id, model)
                 if more:
                     agent = await asyncio.to_thread(self._turns.heartbeat, agent.id, turn_id, step.HEARTBEATS[more])
@@ -166,7 +169,9 @@ class TurnRunner:
         await asyncio.to_thread(self._turns.end_turn, agent.id, turn_id, failure)
         log.info("turn.ended", agent_id=str(agent.id), turn_id=str(turn_id), failure=failure)
 
-    async def _step(self, agent: Agent, turn_id: UUID, reply: step.Reply) -> tuple[Agent, str | None]:
+    async def _step(
+        self, agent: Agent, turn_id: UUID, reply: step.Reply, timing: dict[str, float]
+    ) -> tuple[Agent, str | None]:
         """Run the first function the model called and record the step; says why another step
         follows (`step.FAILED`, `REQUESTED`, `CUT`), or None."""
         step.check_reply(reply)
@@ -186,7 +191,7 @@ class TurnRunner:
         if reply.skipped:
             log.warning("turn.calls_skipped", agent_id=str(agent.id), turn_id=str(turn_id), count=len(reply.skipped))
         thoughts = call.inner_thoughts if call else None
-        agent = await asyncio.to_thread(self._turns.record_step, agent.id, turn_id, reply, outcome, thoughts)
+        agent = await asyncio.to_thread(self._turns.record_step, agent.id, turn_id, reply, outcome, thoughts, timing)
         return agent, step.next_step(reply, call, outcome)
 
     def _chunked(self, agent: Agent, texts: tuple[str, ...]) -> list[str]:
