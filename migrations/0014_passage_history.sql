@@ -1,5 +1,7 @@
 -- Every archival passage an agent ever had, with the log positions between which it was there:
 -- the archival listing at a past position (`at=`) is one indexed read, however long the history.
+-- A table of the archival view (its rules fill both; one tracking position): started from the
+-- passages there now, as a database that had the view before this table cannot know the deleted ones.
 CREATE TABLE IF NOT EXISTS view_passage_history (
     id uuid PRIMARY KEY,
     agent_id uuid NOT NULL,
@@ -10,5 +12,5 @@ CREATE TABLE IF NOT EXISTS view_passage_history (
     deleted_position bigint  -- where it was deleted; null while it is there
 );
 CREATE INDEX IF NOT EXISTS view_passage_history_agent_idx ON view_passage_history (agent_id, position, seq);
-CREATE TABLE IF NOT EXISTS view_passage_history_tracking (
-    application_name text PRIMARY KEY, notification_id bigint);
+INSERT INTO view_passage_history (id, agent_id, text, created_at, position, seq)
+    SELECT id, agent_id, text, created_at, position, seq FROM view_passages ON CONFLICT DO NOTHING;

@@ -1,8 +1,10 @@
-"""The passage history view: every archival passage an agent had, with the log positions between
-which it was there, so the archival listing at a past position is one indexed read.
+"""The passage history: every archival passage an agent had, with the log positions between which
+it was there, so the archival listing at a past position is one indexed read.
 
-It keeps what the archival view drops (deleted passages) and nothing it would need to embed: it
-answers `at=` reads only. An agent's deletion drops its rows, as every view does.
+Its table belongs to the archival view (`projections.passages`), whose rules add these statements
+to their own: one runner, one tracking position for both. It keeps what the archival table drops
+(deleted passages) and nothing it would need to embed: it answers `at=` reads only. An agent's
+deletion drops its rows, as every view does.
 """
 
 from typing import Any
@@ -12,13 +14,10 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from domain.agents import Agent
-from projections.base import Statement, View
-
-view = View("view_passage_history")
+from projections.base import Statement
 
 
-@view.on(Agent.PassagesInserted)
-def _(e: Agent.PassagesInserted, position: int) -> list[Statement]:
+def inserted(e: Agent.PassagesInserted, position: int) -> list[Statement]:
     return [
         (
             "INSERT INTO view_passage_history (id, agent_id, text, created_at, position, seq)"
@@ -29,20 +28,16 @@ def _(e: Agent.PassagesInserted, position: int) -> list[Statement]:
     ]
 
 
-@view.on(Agent.PassageDeleted)
-def _(e: Agent.PassageDeleted, position: int) -> list[Statement]:
-    return [
-        (
-            "UPDATE view_passage_history SET deleted_position = %s"
-            " WHERE id = %s AND agent_id = %s AND deleted_position IS NULL",
-            (position, e.passage_id, e.originator_id),
-        )
-    ]
+def deleted(e: Agent.PassageDeleted, position: int) -> Statement:
+    return (
+        "UPDATE view_passage_history SET deleted_position = %s"
+        " WHERE id = %s AND agent_id = %s AND deleted_position IS NULL",
+        (position, e.passage_id, e.originator_id),
+    )
 
 
-@view.on(Agent.Deleted)
-def _(e: Agent.Deleted, position: int) -> list[Statement]:
-    return [("DELETE FROM view_passage_history WHERE agent_id = %s", (e.originator_id,))]
+def dropped(e: Agent.Deleted) -> Statement:
+    return ("DELETE FROM view_passage_history WHERE agent_id = %s", (e.originator_id,))
 
 
 _THERE = "agent_id = %(agent)s AND position <= %(at)s AND (deleted_position IS NULL OR deleted_position > %(at)s)"

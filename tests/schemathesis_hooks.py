@@ -25,13 +25,18 @@ _CHOSEN_BY_THE_OPERATOR = {
 }
 
 
+# The routes whose bodies carry such configurations, and where in the body they do.
+_CONFIGURED = {"/api/agents": lambda body: body.get("config"), "/api/agents/{agent_id}/fork": lambda body: body}
+
+
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
-    if case.operation.path != "/api/agents" or case.method.upper() != "POST" or case.meta is None:
+    where = _CONFIGURED.get(case.operation.path)
+    if where is None or case.method.upper() != "POST" or case.meta is None:
         return case
     if case.meta.generation.mode.is_negative or not isinstance(case.body, dict):
         return case
-    config = case.body.get("config")
+    config = where(case.body)
     if isinstance(config, dict):
         for section, fields in _CHOSEN_BY_THE_OPERATOR.items():
             if isinstance(config.get(section), dict):
