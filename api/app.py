@@ -10,10 +10,12 @@ from api.auth import Authenticator, AuthMiddleware
 from api.context import RequestContext
 from api.http import ViewsLagHeader
 from api.limits import RateLimits, UserLimits
-from api.resources import admin, agents, archival, assistants, catalogue, health, messages, sources
+from api.resources import admin, agents, archival, assistants, catalogue, events, health, messages, sources
+from projections.history import EventHistory
 from runtime.bootstrap import Services, bootstrap
 from runtime.commands import Commands
 from runtime.config import Config
+from runtime.history import HistoryFollower
 from runtime.turns.follow import TurnFollower
 
 VERSION = "0.3.4"  # the MemGPT API release this server speaks
@@ -35,6 +37,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/admin/users/keys", admin.Keys),
     Route("/admin/views", admin.SetAside),
     Route("/admin/views/retry", admin.SetAside, "retry"),
+    Route("/admin/events", events.AdminEvents),
     Route("/api/auth", catalogue.Auth),
     Route("/api/agents", agents.AgentList),
     Route("/api/agents/config", agents.AgentConfig),
@@ -48,6 +51,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/agents/message", messages.Messages),
     Route("/api/agents/{agent_id:uuid}/messages", messages.Messages, "path"),
     Route("/api/agents/{agent_id:uuid}/messages-cursor", messages.Messages, "cursor"),
+    Route("/api/agents/{agent_id:uuid}/events", events.AgentEvents),
+    Route("/api/events", events.UserEvents),
     Route("/api/agents/command", messages.Command),
     Route("/api/agents/{agent_id:uuid}/command", messages.Command, "path"),
     Route("/api/humans", catalogue.Humans),
@@ -99,6 +104,8 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
     run = Commands(services.watch, cfg.view_wait_seconds)
     follower = TurnFollower(run, services.tail, cfg.turn_timeout)
     limits = UserLimits(views, cfg)
+    reads = EventHistory(services.pool, groups.store.mapper)
+    history = events.History(HistoryFollower(reads, services.tail, services.watch), reads, cfg, limits)
     accounts, agents_, turns = groups.accounts, groups.agents, groups.turns
     return {
         health.Health: health.Health(),
@@ -128,6 +135,9 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
         assistants.Runs: assistants.Runs(groups.assistants, run, views, cfg),
         catalogue.ModelList: catalogue.ModelList(cfg, services.http),
         catalogue.ServerConfig: catalogue.ServerConfig(cfg, VERSION),
+        events.AgentEvents: events.AgentEvents(history, views),
+        events.UserEvents: events.UserEvents(history),
+        events.AdminEvents: events.AdminEvents(history),
     }
 
 

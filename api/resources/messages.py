@@ -28,7 +28,8 @@ from runtime.commands import Commands
 from runtime.turns.follow import TurnFollower
 
 
-def _message(row: dict[str, Any], user_id: UUID, model: str | None) -> s.MessageModel:
+def message_model(row: dict[str, Any], user_id: UUID | None, model: str | None) -> s.MessageModel:
+    """A message as the history routes show it (a `view_messages` row, or a message of an event)."""
     call = row["tool_call"]
     return s.MessageModel(
         id=row["id"],
@@ -117,7 +118,7 @@ class Messages:
             ids = [r["id"] for r in rows]  # newest first: what is older than `before` follows it
             rows = rows[ids.index(query.before) + 1 :] if query.before in ids else rows
         model = agent["llm_config"].get("model")
-        return s.GetAgentMessagesResponse([_message(r, agent["user_id"], model) for r in rows])
+        return s.GetAgentMessagesResponse([message_model(r, agent["user_id"], model) for r in rows])
 
     @operation(
         "Send a message; the reply as JSON, or streamed as server-sent events",
