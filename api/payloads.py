@@ -10,6 +10,7 @@ redacted wherever it appears; users see an operator's endpoint by its provider's
 """
 
 import dataclasses
+import functools
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ import msgspec
 
 from api.resources.messages import message_model
 from api.schemas.events import EventItem
-from domain.messages import Message
+from domain.messages import Message, clean, cleaned
 from projections.history import Recorded
 from runtime.endpoints import FIELDS, Endpoints
 
@@ -34,6 +35,7 @@ _ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "orig
 _CONFIGS = {"llm_config": FIELDS["llm"][1], "embedding_config": FIELDS["embedding"][1]}
 
 
+@functools.lru_cache(maxsize=4096)
 def secret(name: str) -> bool:
     return bool(_SECRET.search(name))
 
@@ -83,7 +85,9 @@ class Shaper:
         return self._json(value, recorded)
 
     def _json(self, value: Any, recorded: Recorded) -> Any:
-        if value is None or isinstance(value, bool | int | float | str):
+        if isinstance(value, str):
+            return clean(value)  # an event written before text was checked may hold what JSON cannot
+        if value is None or isinstance(value, bool | int | float):
             return value
         if isinstance(value, Message):
             return self._message(value, recorded)
@@ -92,7 +96,7 @@ class Shaper:
         if isinstance(value, datetime):
             return iso(value)
         if isinstance(value, dict):
-            return {str(k): self._field(str(k), v, recorded) for k, v in value.items()}
+            return {clean(str(k)) or "": self._field(str(k), v, recorded) for k, v in value.items()}
         if isinstance(value, list | tuple | set | frozenset):
             return [self._json(v, recorded) for v in value]
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -101,9 +105,19 @@ class Shaper:
 
     def _message(self, message: Message, recorded: Recorded) -> dict[str, Any]:
         agent_id = recorded.agent_id or recorded.originator_id
-        row = message.to_dict() | {"agent_id": agent_id}
+        call = message.tool_call
+        row = {  # a `view_messages` row (Message.to_dict deep-copies: too slow for a page of them)
+            "id": message.id,
+            "agent_id": agent_id,
+            "role": message.role,
+            "text": message.text,
+            "name": message.name,
+            "tool_call": {"id": call.id, "name": call.name, "arguments": call.arguments} if call else None,
+            "tool_call_id": message.tool_call_id,
+            "created_at": message.created_at,
+        }
         shaped = msgspec.to_builtins(message_model(row, recorded.user_id, self._models.get(agent_id)))
-        return {k: (REDACTED if v is not None and secret(k) else v) for k, v in shaped.items()}
+        return {k: (REDACTED if v is not None and secret(k) else cleaned(v)) for k, v in shaped.items()}
 
 
 def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:

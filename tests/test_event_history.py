@@ -27,6 +27,7 @@ from tests.support import (
     say,
     start_ready,
     tenant_env,
+    waits_for,
 )
 
 RUNNER_TYPES = ("Agent.TurnStarted", "Agent.AssistantSpoke", "Agent.FunctionReturned", "Agent.TurnCompleted")
@@ -390,3 +391,111 @@ def test_no_secret_appears_in_any_payload(history_server: Server, tenant: FakeLL
     for dump in (json.dumps(everything), json.dumps(mine)):
         found = [s for s in secrets if s in dump]
         assert not found, found
+
+
+def test_hostile_text_in_an_event_neither_stalls_the_index_nor_breaks_a_page(history_server: Server) -> None:
+    """An event appended behind the server's back, with NUL and lone surrogates in its text and its
+    cause: the index stores it (made storable), and its page answers."""
+    with history_server.client(PASSWORD) as admin:
+        made = admin.post("/admin/users", json={}).json()
+    user_id = made["user_id"]
+    with psycopg.connect(history_server.dsn or "") as conn:
+        version, state = conn.execute(
+            "SELECT originator_version, state FROM memgpt_events WHERE originator_id = %s"
+            " AND topic = 'memgpt.User.KeyIssued' ORDER BY originator_version LIMIT 1",
+            (user_id,),
+        ).fetchone()
+        last = conn.execute("SELECT max(originator_version) FROM memgpt_events WHERE originator_id = %s", (user_id,))
+        event = json.loads(bytes(state))
+        event["key_id"]["_data_"] = "ab" * 16
+        event["name"] = "bad\x00name \ud800"
+        event["caused_by"] |= {"client_request_id": "x\x00\udc00", "\x00key": "v"}
+        text = json.dumps(event)  # escapes both: \u0000, \ud800
+        conn.execute(
+            "INSERT INTO memgpt_events (originator_id, originator_version, topic, state)"
+            " VALUES (%s, %s, 'memgpt.User.KeyIssued', %s)",
+            (user_id, last.fetchone()[0] + 1, text.encode()),
+        )
+        conn.execute("NOTIFY memgpt_events")
+    with history_server.client(PASSWORD) as admin:
+        found: list[dict[str, Any]] = []
+
+        def indexed() -> bool:
+            found[:] = events(admin, "/admin/events", user_id=user_id, type="User.KeyIssued")
+            return len(found) == 2
+
+        assert waits_for(indexed, 30)
+        assert found[-1]["payload"]["name"] == "badname \ufffd"
+        assert found[-1]["caused_by"]["client_request_id"] == "x\ufffd"
+        views = {v["view"]: v["set_aside"] for v in admin.get("/admin/views").json()["views"]}
+        assert views["view_event_index"] == 0
+
+
+def test_payloads_are_generic_new_fields_and_events_show_shaped_and_redacted() -> None:
+    """Without a server: an event type this code has never seen (shaped like `Agent.Reverted`, with
+    `usage` and a nested key) shows every field, its messages shaped, its memory as before/after,
+    its ids as strings, and no secret."""
+    import uuid
+    from dataclasses import dataclass
+    from datetime import UTC, datetime
+
+    from api.payloads import REDACTED, Shaper
+    from domain.messages import Message, ToolCall
+    from projections.history import Recorded
+    from runtime.endpoints import Endpoints, Sealer
+
+    @dataclass(frozen=True)
+    class Reverted:
+        originator_id: uuid.UUID
+        originator_version: int
+        timestamp: datetime
+        to: int
+        parts: list[str]
+        core_memory: dict[str, str] | None
+        messages: list[Message] | None
+        usage: dict[str, int]
+        forked_from: dict[str, Any]
+        llm_config: dict[str, Any]
+        caused_by: dict[str, str]
+
+    agent, user, now = uuid.uuid4(), uuid.uuid4(), datetime.now(UTC)
+    message = Message(uuid.uuid4(), "assistant", "thinking", now, tool_call=ToolCall("c1", "send_message", "{}"))
+    event = Reverted(
+        agent,
+        7,
+        now,
+        to=42,
+        parts=["core_memory", "context"],
+        core_memory={"persona": "p", "human": "h2"},
+        messages=[message],
+        usage={"prompt_tokens": 10, "completion_tokens": 3},
+        forked_from={"agent_id": uuid.uuid4(), "position": 40},
+        llm_config={"model": "gpt-4", "api_key_sealed": "gAAAA-sealed", "nested": {"password": "pw", "digest": "d"}},
+        caused_by={"request_id": "r1"},
+    )
+    recorded = Recorded(
+        99, "Agent.Reverted", 7, now, agent, user, agent, None, None, event, {"persona": "p", "human": "h"}
+    )
+    endpoints = Endpoints((), False, False, Sealer("not-used", Path("/nonexistent")))
+    payload = Shaper(endpoints, False, {agent: "gpt-4"}).payload(recorded)
+    assert set(payload) == {"to", "parts", "core_memory", "messages", "usage", "forked_from", "llm_config"}
+    assert payload["core_memory"] == {"human": {"before": "h", "after": "h2"}}
+    assert payload["messages"] == [
+        {
+            "id": str(message.id),
+            "user_id": str(user),
+            "agent_id": str(agent),
+            "role": "assistant",
+            "text": "thinking",
+            "name": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "send_message", "arguments": "{}"}}],
+            "tool_call_id": None,
+            "model": "gpt-4",
+            "created_at": now.isoformat(),
+        }
+    ]
+    assert payload["usage"] == {"prompt_tokens": 10, "completion_tokens": 3}
+    assert payload["forked_from"]["agent_id"] == str(event.forked_from["agent_id"])
+    assert payload["llm_config"]["api_key_sealed"] == REDACTED
+    assert payload["llm_config"]["nested"] == {"password": REDACTED, "digest": REDACTED}
+    assert "gAAAA-sealed" not in json.dumps(payload)
