@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS view_event_index (
 CREATE INDEX IF NOT EXISTS view_event_index_agent_idx ON view_event_index (agent_id, position);
 CREATE INDEX IF NOT EXISTS view_event_index_user_idx ON view_event_index (user_id, position);
 CREATE INDEX IF NOT EXISTS view_event_index_type_idx ON view_event_index (type, position);
+-- one type of one agent's or one user's events (a type scattered through a long history)
+CREATE INDEX IF NOT EXISTS view_event_index_agent_type_idx ON view_event_index (agent_id, type, position);
+CREATE INDEX IF NOT EXISTS view_event_index_user_type_idx ON view_event_index (user_id, type, position);
 CREATE INDEX IF NOT EXISTS view_event_index_request_idx ON view_event_index (request_id);
 CREATE INDEX IF NOT EXISTS view_event_index_turn_idx ON view_event_index (turn_id);
 

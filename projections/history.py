@@ -81,13 +81,16 @@ def _conditions(where: EventFilter, after: int, upto: int | None) -> tuple[sql.C
     return sql.SQL(" AND ").join(parts), args
 
 
+# The page is chosen from the index alone, then joined with the log by position: a join planned
+# over the whole page condition could walk the log from its start (a merge join) instead.
 _PAGE = sql.SQL(
-    "SELECT i.position, i.type, i.version, i.time, i.originator_id, i.user_id, i.agent_id, i.turn_id, i.caused_by,"
+    "WITH page AS (SELECT * FROM view_event_index i WHERE {} ORDER BY i.position LIMIT %s)"
+    " SELECT i.position, i.type, i.version, i.time, i.originator_id, i.user_id, i.agent_id, i.turn_id, i.caused_by,"
     " e.originator_id AS e_id, e.originator_version AS e_version, e.topic AS e_topic, e.state AS e_state,"
     " m.originator_id AS m_id, m.originator_version AS m_version, m.topic AS m_topic, m.state AS m_state"
-    " FROM view_event_index i JOIN memgpt_events e ON e.notification_id = i.position"
+    " FROM page i JOIN memgpt_events e ON e.notification_id = i.position"
     " LEFT JOIN memgpt_events m ON m.notification_id = i.memory_before"
-    " WHERE {} ORDER BY i.position LIMIT %s"
+    " ORDER BY i.position"
 )
 
 

@@ -41,6 +41,7 @@ from runtime.database import Database, eventsourcing_env
 from runtime.endpoints import Endpoints, Sealer
 
 USERS, AGENTS = 1_000, 5_000
+_IDS = ("hot", "quiet", "user", "other_user")
 WORDS = "harbour lighthouse tide anchor sail rope keel gull storm calm reef ferry pier river bridge tea".split()
 
 
@@ -333,15 +334,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--pg-uri")
+    parser.add_argument("--keep", metavar="FILE", help="keep the database running; write its DSN and targets here")
+    parser.add_argument("--again", metavar="FILE", help="only time the pages again, on a database kept with --keep")
     args = parser.parse_args()
-    database = Database(args.pg_uri, Path(tempfile.mkdtemp(prefix="memgpt-bench-")))
-    try:
-        dsn = fresh_database(database.start())
-        migrations.apply(dsn)
-        at = fill(dsn, args.events)
-        results = asyncio.run(measure(dsn, at))
-    finally:
-        database.stop()
+    if args.again:
+        kept = json.loads(Path(args.again).read_text())
+        at = {k: UUID(v) if k in _IDS else v for k, v in kept["at"].items()}
+        at["middle"] = datetime.fromisoformat(kept["at"]["middle"])
+        results = asyncio.run(measure(kept["dsn"], at))
+    else:
+        database = Database(args.pg_uri, Path(tempfile.mkdtemp(prefix="memgpt-bench-")))
+        try:
+            dsn = fresh_database(database.start())
+            migrations.apply(dsn)
+            at = fill(dsn, args.events)
+            if args.keep:
+                Path(args.keep).write_text(json.dumps({"dsn": dsn, "at": at}, default=str))
+            results = asyncio.run(measure(dsn, at))
+        finally:
+            if not args.keep:
+                database.stop()
     keys = list(results[0])
     print("| " + " | ".join(keys) + " |")
     print("|" + " --- |" * len(keys))
