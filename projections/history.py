@@ -105,7 +105,10 @@ class EventHistory:
         conditions, args = _conditions(where, after, upto)
         async with self._pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(_PAGE.format(conditions), (*args, min(limit, MAX_PAGE)))
+            # planned for its values each time: a prepared (generic) plan cannot see which agent or
+            # position it pages, and walks the whole log for a long-lived agent
+            query = _PAGE.format(conditions)
+            await cur.execute(query, (*args, min(limit, MAX_PAGE)), prepare=False)
             rows = await cur.fetchall()
         return [self._recorded(row) for row in rows]
 

@@ -243,7 +243,7 @@ def fill(dsn: str, total: int) -> dict[str, Any]:
     }
 
 
-async def timed(read: Callable[[], Awaitable[int]], times: int = 50) -> tuple[list[float], int]:
+async def timed(read: Callable[[], Awaitable[int]], times: int = 100) -> tuple[list[float], int]:
     await read()  # warm: plans cached, pages in shared buffers as they would be on a live server
     took: list[float] = []
     count = 0
