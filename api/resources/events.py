@@ -48,8 +48,16 @@ class History:
         self._endpoints = Endpoints.of(config)
         self._limits = limits
 
-    async def _items(self, req: Request, page: list[Recorded]) -> list[s.EventItem]:
-        models = await self._history.models({r.agent_id for r in page if r.agent_id is not None})
+    async def _items(
+        self, req: Request, page: list[Recorded], models: dict[UUID, str | None] | None = None
+    ) -> list[s.EventItem]:
+        """The page as items; `models` (the agents' models, which messages show) is looked up
+        once per agent, and kept across the calls of one stream (an agent not found yet is asked
+        again: its row in the agents view may follow its first events)."""
+        models = {} if models is None else models
+        unknown = {r.agent_id for r in page if r.agent_id is not None and r.agent_id not in models}
+        if unknown:
+            models.update(await self._history.models(unknown))
         shaper = Shaper(self._endpoints, req.context.principal.is_admin and req.path.startswith("/admin"), models)
         return [shaper.item(r) for r in page]
 
@@ -68,12 +76,13 @@ class History:
         self, req: Request, resp: Response, where: EventFilter, after: int, release: Callable[[], None]
     ) -> None:
         async def sse() -> AsyncIterator[SSEvent | None]:
+            models: dict[UUID, str | None] = {}
             try:
                 async for recorded in self._follower.follow(where, after):
                     if recorded is None:
                         yield None  # keep-alive comment; also how a gone client is noticed
                         continue
-                    (item,) = await self._items(req, [recorded])
+                    (item,) = await self._items(req, [recorded], models)
                     yield SSEvent(data=orjson.dumps(msgspec.to_builtins(item)), event_id=str(recorded.position))
             finally:
                 release()
