@@ -63,6 +63,18 @@ def _uuid(value: Any) -> UUID | None:
         return None
 
 
+def _cause(value: Any) -> dict[str, Any] | None:
+    """The cause as the index keeps it: storable, and its request ids short text (they are
+    indexed, and a btree entry has a size limit an injected event could exceed)."""
+    if not isinstance(value, dict):
+        return None
+    cause = cleaned(dict(value))
+    for key in ("request_id", "client_request_id"):
+        if key in cause and cause[key] is not None:
+            cause[key] = str(cause[key])[:200]
+    return cause
+
+
 def _about_agent(e: Any, kind: str) -> UUID | None:
     if kind == "Agent":
         return e.originator_id
@@ -77,8 +89,7 @@ def _(e: Any, position: int) -> list[Statement]:
     fields = vars(e)
     name = event_type(e)
     kind = name.partition(".")[0]
-    cause = fields.get("caused_by")
-    cause = cleaned(dict(cause)) if isinstance(cause, dict) else None
+    cause = _cause(fields.get("caused_by"))
     user_id = e.originator_id if kind == "User" else _uuid(fields.get("user_id"))
     agent_id = _about_agent(e, kind)
     turn_id = _uuid(fields.get("turn_id"))

@@ -409,7 +409,7 @@ def test_hostile_text_in_an_event_neither_stalls_the_index_nor_breaks_a_page(his
         event = json.loads(bytes(state))
         event["key_id"]["_data_"] = "ab" * 16
         event["name"] = "bad\x00name \ud800"
-        event["caused_by"] |= {"client_request_id": "x\x00\udc00", "\x00key": "v"}
+        event["caused_by"] |= {"client_request_id": "x\x00\udc00", "\x00key": "v", "request_id": "r" * 5000}
         text = json.dumps(event)  # escapes both: \u0000, \ud800
         conn.execute(
             "INSERT INTO memgpt_events (originator_id, originator_version, topic, state)"
@@ -427,6 +427,7 @@ def test_hostile_text_in_an_event_neither_stalls_the_index_nor_breaks_a_page(his
         assert waits_for(indexed, 30)
         assert found[-1]["payload"]["name"] == "badname \ufffd"
         assert found[-1]["caused_by"]["client_request_id"] == "x\ufffd"
+        assert found[-1]["caused_by"]["request_id"] == "r" * 200  # indexed: kept short
         views = {v["view"]: v["set_aside"] for v in admin.get("/admin/views").json()["views"]}
         assert views["view_event_index"] == 0
 
