@@ -19,6 +19,7 @@ from runtime.tail import CLOSED, LogTail
 
 KEEPALIVE_SECONDS = 15.0
 _BATCH = 500
+_TICK = 1.0  # seconds between looks at the tail while waiting for the index
 INDEX = event_index.name
 
 
@@ -38,12 +39,13 @@ class HistoryFollower:
         one (a keep-alive). Ends when the server closes its streams."""
         sub = self._tail.subscribe(None)
         try:
-            seen, head = after, sub.start
+            seen, head, quiet = after, sub.start, 0.0
             while True:
                 reached = self._watch.reached(INDEX)  # the index holds every event up to here
                 while reached > seen:
                     batch = await self._history.page(where, seen, _BATCH, upto=reached)
                     for recorded in batch:
+                        quiet = 0.0
                         yield recorded
                     seen = batch[-1].position if len(batch) == _BATCH else reached
                 while not sub.queue.empty():  # what the log has gained meanwhile
@@ -51,9 +53,13 @@ class HistoryFollower:
                     if (position, _) == CLOSED:
                         return
                     head = max(head, position)
-                if seen < head:  # written, not indexed yet: wait for the index
-                    if not await self._watch.wait_beyond(INDEX, seen, idle):
-                        yield None
+                if seen < head:  # written, not indexed yet: wait for the index (a second at a time,
+                    # so that a closing server is noticed at once)
+                    if not await self._watch.wait_beyond(INDEX, seen, _TICK):
+                        quiet += _TICK
+                        if quiet >= idle:
+                            quiet = 0.0
+                            yield None
                     continue
                 try:
                     position, _ = await asyncio.wait_for(sub.queue.get(), idle)
