@@ -79,6 +79,7 @@ BEGIN
         FROM bf_ev;
         CREATE INDEX ON bf (oid, position);
         CREATE INDEX ON bf (turn_field, position);
+        ANALYZE bf;
 
         IF EXISTS (SELECT 1 FROM bf WHERE cause IS NOT NULL AND (
                 coalesce(jsonb_typeof(cause -> 'request_id'), 'null') NOT IN ('string', 'null')
@@ -90,7 +91,7 @@ BEGIN
                     THEN jsonb_build_object('request_id', left(cause ->> 'request_id', 200)) ELSE '{}' END
             || CASE WHEN length(cause ->> 'client_request_id') > 200
                     THEN jsonb_build_object('client_request_id', left(cause ->> 'client_request_id', 200)) ELSE '{}' END
-        WHERE cause IS NOT NULL;
+        WHERE length(cause ->> 'request_id') > 200 OR length(cause ->> 'client_request_id') > 200;
 
         -- issued keys: their first issuance names them
         CREATE TEMP TABLE bf_keys ON COMMIT DROP AS
@@ -104,11 +105,19 @@ BEGIN
         CREATE TEMP TABLE bf_owner ON COMMIT DROP AS
         SELECT DISTINCT ON (oid) oid, user_field AS user_id, kind, position
         FROM bf WHERE kind <> 'User' AND user_field IS NOT NULL ORDER BY oid, position;
+        CREATE INDEX ON bf_owner (oid);
+        ANALYZE bf_owner;
         INSERT INTO bf_owner
         SELECT DISTINCT ON (c.oid) c.oid, o.user_id, 'AgentName', c.position
         FROM bf c LEFT JOIN bf_owner o ON o.oid = c.agent_field AND o.position < c.position
         WHERE c.kind = 'AgentName' AND c.type LIKE '%.Created' ORDER BY c.oid, c.position;
-        CREATE INDEX ON bf_owner (oid);
+
+        -- where each agent's memory was set before each change (the rows that set it, in order)
+        CREATE TEMP TABLE bf_mem ON COMMIT DROP AS
+        SELECT position, oid, lag(position) OVER (PARTITION BY oid ORDER BY position) AS before
+        FROM bf WHERE sets_memory;
+        CREATE INDEX ON bf_mem (position);
+        CREATE INDEX ON bf_mem (oid, position);
 
         CREATE TEMP TABLE bf_rows ON COMMIT DROP AS
         SELECT b.position, b.oid, b.version, b.type, b.kind, b.cause, b.sets_memory, b.time, b.agent_field,
@@ -119,17 +128,17 @@ BEGIN
                        AND c.position < b.position AND c.agent_field IS NOT NULL ORDER BY c.position DESC LIMIT 1)
                END) AS agent_id,
                coalesce(b.turn_field, CASE WHEN b.kind = 'Agent' AND b.cause IS NULL AND o.oid IS NOT NULL THEN (
-                   SELECT t.turn_field FROM bf t WHERE t.oid = b.oid AND t.type = 'Agent.TurnStarted'
-                       AND t.position < b.position AND NOT EXISTS (
-                           SELECT 1 FROM bf f WHERE f.oid = b.oid AND f.turn_field = t.turn_field
-                           AND f.type IN ('Agent.TurnCompleted', 'Agent.TurnFailed')
-                           AND f.position > t.position AND f.position < b.position)
-                   ORDER BY t.position DESC LIMIT 1) END) AS turn_id,
-               CASE WHEN b.sets_memory AND o.oid IS NOT NULL THEN (SELECT max(m.position) FROM bf m
-                   WHERE m.oid = b.oid AND m.sets_memory AND m.position < b.position) END AS memory_before,
+                   SELECT CASE WHEN NOT EXISTS (
+                       SELECT 1 FROM bf f WHERE f.oid = b.oid AND f.turn_field = t.turn_field
+                       AND f.type IN ('Agent.TurnCompleted', 'Agent.TurnFailed')
+                       AND f.position > t.position AND f.position < b.position) THEN t.turn_field END
+                   FROM (SELECT l.turn_field, l.position FROM bf l WHERE l.oid = b.oid AND l.type = 'Agent.TurnStarted'
+                         AND l.position < b.position ORDER BY l.position DESC LIMIT 1) t) END) AS turn_id,
+               CASE WHEN b.sets_memory AND o.oid IS NOT NULL THEN m.before END AS memory_before,
                CASE WHEN b.cause ->> 'key_id' ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'
                     THEN (b.cause ->> 'key_id')::uuid END AS key_id
         FROM bf b
+        LEFT JOIN bf_mem m ON m.position = b.position
         LEFT JOIN bf_owner o ON o.oid = CASE WHEN b.kind = 'AgentName' AND b.type LIKE '%.Created'
                                              THEN b.agent_field ELSE b.oid END
                              AND o.position < b.position;
@@ -162,11 +171,13 @@ BEGIN
                     WHEN o.kind = 'AgentName' THEN (SELECT c.agent_field FROM bf c WHERE c.oid = o.oid
                         AND c.agent_field IS NOT NULL ORDER BY c.position DESC LIMIT 1) END,
                CASE WHEN o.kind = 'Agent' THEN (
-                   SELECT t.turn_field FROM bf t WHERE t.oid = o.oid AND t.type = 'Agent.TurnStarted'
-                       AND NOT EXISTS (SELECT 1 FROM bf f WHERE f.oid = o.oid AND f.turn_field = t.turn_field
-                           AND f.type IN ('Agent.TurnCompleted', 'Agent.TurnFailed') AND f.position > t.position)
-                   ORDER BY t.position DESC LIMIT 1) END,
-               CASE WHEN o.kind = 'Agent' THEN (SELECT max(m.position) FROM bf m WHERE m.oid = o.oid AND m.sets_memory) END,
+                   SELECT CASE WHEN NOT EXISTS (
+                       SELECT 1 FROM bf f WHERE f.oid = o.oid AND f.turn_field = t.turn_field
+                       AND f.type IN ('Agent.TurnCompleted', 'Agent.TurnFailed') AND f.position > t.position)
+                       THEN t.turn_field END
+                   FROM (SELECT l.turn_field, l.position FROM bf l WHERE l.oid = o.oid AND l.type = 'Agent.TurnStarted'
+                         ORDER BY l.position DESC LIMIT 1) t) END,
+               (SELECT max(m.position) FROM bf_mem m WHERE m.oid = o.oid),
                NULL
         FROM bf_owner o;
         INSERT INTO view_event_owners (id, user_id, key_name)
