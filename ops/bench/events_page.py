@@ -100,7 +100,7 @@ class Filler:
         version = self.versions.get(originator, 0) + 1
         self.versions[originator] = version
         self.position += 1
-        state = {"timestamp": _time(self.clock), **state}
+        state = {**state, "timestamp": _time(self.clock)}  # a cloned state keeps its own otherwise
         self.events.append((self.position, originator, version, topic, json.dumps(state).encode()))
         self.index.append(
             (
