@@ -10,13 +10,15 @@ from api.auth import Authenticator, AuthMiddleware
 from api.context import RequestContext
 from api.http import ViewsLagHeader
 from api.limits import RateLimits, UserLimits
-from api.resources import admin, agents, archival, assistants, catalogue, health, history, messages, sources
+from api.resources import admin, agents, archival, assistants, catalogue, events, health, history, messages, sources
 from api.resources import turns as turn_history
+from projections.event_history import EventHistory
 from projections.passage_history import PassagesThen
 from projections.positions import Positions
 from runtime.bootstrap import Services, bootstrap
 from runtime.commands import Commands
 from runtime.config import Config
+from runtime.event_follow import HistoryFollower
 from runtime.turns.follow import TurnFollower
 from runtime.turns.history import TurnHistory
 
@@ -39,6 +41,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/admin/users/keys", admin.Keys),
     Route("/admin/views", admin.SetAside),
     Route("/admin/views/retry", admin.SetAside, "retry"),
+    Route("/admin/events", events.AdminEvents),
     Route("/api/auth", catalogue.Auth),
     Route("/api/agents", agents.AgentList),
     Route("/api/agents/config", agents.AgentConfig),
@@ -58,6 +61,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/agents/{agent_id:uuid}/messages-cursor", messages.Messages, "cursor"),
     Route("/api/agents/{agent_id:uuid}/turns", turn_history.Turns),
     Route("/api/agents/{agent_id:uuid}/turns/{turn_id:uuid}", turn_history.Turns, "one"),
+    Route("/api/agents/{agent_id:uuid}/events", events.AgentEvents),
+    Route("/api/events", events.UserEvents),
     Route("/api/agents/command", messages.Command),
     Route("/api/agents/{agent_id:uuid}/command", messages.Command, "path"),
     Route("/api/humans", catalogue.Humans),
@@ -109,6 +114,8 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
     run = Commands(services.watch, cfg.view_wait_seconds)
     follower = TurnFollower(run, services.tail, cfg.turn_timeout)
     limits = UserLimits(views, cfg)
+    reads = EventHistory(services.pool, groups.store.mapper)
+    event_history = events.History(HistoryFollower(reads, services.tail, services.watch), reads, cfg, limits)
     accounts, agents_, turns = groups.accounts, groups.agents, groups.turns
     past = history.Past(groups.history, Positions(services.pool), views, run, PassagesThen(services.pool))
     return {
@@ -144,6 +151,9 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
         catalogue.ModelList: catalogue.ModelList(cfg, services.http),
         catalogue.ServerConfig: catalogue.ServerConfig(cfg, VERSION),
         turn_history.Turns: turn_history.Turns(views, TurnHistory(groups.store, views, services.models)),
+        events.AgentEvents: events.AgentEvents(event_history, views),
+        events.UserEvents: events.UserEvents(event_history),
+        events.AdminEvents: events.AdminEvents(event_history),
     }
 
 

@@ -18,23 +18,13 @@ from eventsourcing.projection import ProjectionRunner
 from psycopg import sql
 
 from domain.services.app import MemGPT
-from projections import (
-    agents,
-    assistants,
-    catalogue,
-    keys,
-    messages,
-    passages,
-    sources,
-    turns,
-    users,
-)
+from projections import agents, assistants, catalogue, events, keys, messages, passages, sources, turns, users
 from projections.base import SET_ASIDE, View, ViewRecorder, tracking_table
 
 log = structlog.get_logger(__name__)
 
 VIEWS: tuple[View, ...] = tuple(
-    module.view for module in (users, keys, agents, messages, passages, catalogue, assistants, sources, turns)
+    module.view for module in (users, keys, agents, messages, passages, catalogue, assistants, sources, turns, events)
 )
 VIEW_NAMES = tuple(view.name for view in VIEWS)
 

@@ -63,6 +63,19 @@ class ProjectionWatch:
                 return False
         return self.position >= position
 
+    def reached(self, view: str) -> int:
+        """The log position one view has applied everything up to (as last announced)."""
+        return self._positions.get(view, 0)
+
+    async def wait_beyond(self, view: str, position: int, timeout: float) -> bool:
+        """True once `view` has applied something after `position`; False after `timeout`."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(lambda: self.reached(view) > position), timeout)
+            except TimeoutError:
+                return False
+        return True
+
     async def _advance(self, view: str, position: int) -> None:
         if position > self._positions.get(view, position):
             async with self._changed:

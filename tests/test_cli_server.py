@@ -80,7 +80,18 @@ def test_openapi_documents_describe_every_served_route() -> None:
         "/api/humans",
         "/api/personas",
         "/api/presets",
+        "/api/agents/{agent_id}/events",
+        "/api/events",
+        "/admin/events",
     }
+    history = doc["paths"]["/api/agents/{agent_id}/events"]["get"]
+    assert {"after", "limit", "type", "turn_id", "since", "until", "follow"} <= {
+        p["name"] for p in history["parameters"]
+    }
+    assert "text/event-stream" in history["responses"]["200"]["content"]
+    admin_history = doc["paths"]["/admin/events"]["get"]
+    assert {"user_id", "agent_id", "request_id"} <= {p["name"] for p in admin_history["parameters"]}
+    assert "403" in admin_history["responses"]
     create = doc["paths"]["/api/agents"]["post"]
     schema = doc["components"]["schemas"][
         create["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]

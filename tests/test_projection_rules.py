@@ -46,6 +46,7 @@ def test_the_views_keep_their_names_order_and_tables() -> None:
         "view_assistants",
         "view_sources",
         "view_turns",
+        "view_event_index",
     )
     for view in VIEWS:
         assert issubclass(view.projection, ViewProjection) and view.projection.name == view.name
@@ -54,6 +55,7 @@ def test_the_views_keep_their_names_order_and_tables() -> None:
     assert tables["view_assistants"] == ("view_assistants", "view_threads", "view_thread_messages", "view_runs")
     assert tables["view_keys"] == ("view_keys",)
     assert tables["view_passages"] == ("view_passages", "view_passage_history")
+    assert tables["view_event_index"] == ("view_event_index", "view_event_owners")
 
 
 def test_rules_are_found_by_event_type_and_an_event_without_one_changes_nothing() -> None:

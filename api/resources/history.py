@@ -15,7 +15,7 @@ from falcon.asgi import Request, Response
 
 from api.http import operation
 from api.resources.agents import AgentReader, merged_config
-from api.resources.messages import message_model
+from api.resources.messages import message_of
 from api.schemas import history as h
 from api.schemas import memgpt as s
 from domain.agents import Agent
@@ -102,7 +102,7 @@ class Past:
 
 def _shown(messages: list[Message], agent: Agent) -> list[s.MessageModel]:
     model = agent.llm_config.get("model")
-    return [message_model(m, agent.id, agent.user_id, model) for m in messages]
+    return [message_of(m, agent.id, agent.user_id, model) for m in messages]
 
 
 class AgentContext:

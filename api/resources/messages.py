@@ -30,7 +30,8 @@ from runtime.commands import Commands
 from runtime.turns.follow import TurnFollower
 
 
-def _message(row: dict[str, Any], user_id: UUID, model: str | None) -> s.MessageModel:
+def message_model(row: dict[str, Any], user_id: UUID | None, model: str | None) -> s.MessageModel:
+    """A message as the history routes show it (a `view_messages` row, or a message of an event)."""
     call = row["tool_call"]
     return s.MessageModel(
         id=row["id"],
@@ -50,7 +51,7 @@ def _message(row: dict[str, Any], user_id: UUID, model: str | None) -> s.Message
     )
 
 
-def message_model(message: Message, agent_id: UUID, user_id: UUID, model: str | None) -> s.MessageModel:
+def message_of(message: Message, agent_id: UUID, user_id: UUID, model: str | None) -> s.MessageModel:
     """A message as `/messages` shows it, from the message itself rather than its view row."""
     row = {
         "id": message.id,
@@ -62,7 +63,7 @@ def message_model(message: Message, agent_id: UUID, user_id: UUID, model: str | 
         "tool_call_id": message.tool_call_id,
         "created_at": message.created_at,
     }
-    return _message(row, user_id, model)
+    return message_model(row, user_id, model)
 
 
 def stream(
@@ -134,7 +135,7 @@ class Messages:
             ids = [r["id"] for r in rows]  # newest first: what is older than `before` follows it
             rows = rows[ids.index(query.before) + 1 :] if query.before in ids else rows
         model = agent["llm_config"].get("model")
-        return s.GetAgentMessagesResponse([_message(r, agent["user_id"], model) for r in rows])
+        return s.GetAgentMessagesResponse([message_model(r, agent["user_id"], model) for r in rows])
 
     @operation(
         "Send a message; the reply as JSON, or streamed as server-sent events",

@@ -1,0 +1,73 @@
+"""Following the event history: the events matching a filter after a position, then each new
+one as it is written, with no gap and no duplicate between the two.
+
+The history is read from the event index (`projections.events`), which holds every event up to
+the position it has applied; `ProjectionWatch` says what that position is, and the log tail says
+where the log's head is (and when the server is going away). The follower subscribes to the tail
+before it reads anything, reads the index up to what it has applied, and then, each time the log
+grows, reads again from the last position it read to the index's new position: every position
+is read once, so an event is sent once, and in log order.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from projections.event_history import EventFilter, EventHistory, Recorded
+from projections.events import view as event_index
+from projections.watch import ProjectionWatch
+from runtime.tail import CLOSED, LogTail
+
+KEEPALIVE_SECONDS = 15.0
+_BATCH = 500
+_TICK = 1.0  # seconds between looks at the tail while waiting for the index
+INDEX = event_index.name
+
+
+class HistoryFollower:
+    def __init__(self, history: EventHistory, tail: LogTail, watch: ProjectionWatch) -> None:
+        self._history = history
+        self._tail = tail
+        self._watch = watch
+
+    async def page(self, where: EventFilter, after: int, limit: int) -> list[Recorded]:
+        return await self._history.page(where, after, limit)
+
+    async def follow(
+        self, where: EventFilter, after: int, idle: float = KEEPALIVE_SECONDS
+    ) -> AsyncIterator[Recorded | None]:
+        """The matching events after `after`, then live ones; None after `idle` seconds without
+        one (a keep-alive). Ends when the server closes its streams."""
+        sub = self._tail.subscribe(None)
+        try:
+            seen, head, quiet = after, sub.start, 0.0
+            while True:
+                reached = self._watch.reached(INDEX)  # the index holds every event up to here
+                while reached > seen:
+                    batch = await self._history.page(where, seen, _BATCH, upto=reached)
+                    for recorded in batch:
+                        quiet = 0.0
+                        yield recorded
+                    seen = batch[-1].position if len(batch) == _BATCH else reached
+                while not sub.queue.empty():  # what the log has gained meanwhile
+                    position, _ = sub.queue.get_nowait()
+                    if (position, _) == CLOSED:
+                        return
+                    head = max(head, position)
+                if seen < head:  # written, not indexed yet: wait for the index (a second at a time,
+                    # so that a closing server is noticed at once)
+                    if not await self._watch.wait_beyond(INDEX, seen, _TICK):
+                        quiet += _TICK
+                        if quiet >= idle:
+                            quiet = 0.0
+                            yield None
+                    continue
+                try:
+                    position, _ = await asyncio.wait_for(sub.queue.get(), idle)
+                except TimeoutError:
+                    yield None
+                    continue
+                if (position, _) == CLOSED:
+                    return
+                head = max(head, position)
+        finally:
+            self._tail.unsubscribe(sub)
