@@ -87,7 +87,9 @@ _PAGE = sql.SQL(
     "WITH page AS (SELECT * FROM view_event_index i WHERE {} ORDER BY i.position LIMIT %s)"
     " SELECT i.position, i.type, i.version, i.time, i.originator_id, i.user_id, i.agent_id, i.turn_id, i.caused_by,"
     " e.originator_id AS e_id, e.originator_version AS e_version, e.topic AS e_topic, e.state AS e_state,"
-    " m.originator_id AS m_id, m.originator_version AS m_version, m.topic AS m_topic, m.state AS m_state"
+    # the memory a change replaced: only that field of the earlier event, read by PostgreSQL
+    # (a fork's Created carries its whole history: decoding it all for one field cost a page 2x)
+    " convert_from(m.state, 'UTF8')::jsonb -> 'core_memory' AS m_memory"
     " FROM page i JOIN memgpt_events e ON e.notification_id = i.position"
     " LEFT JOIN memgpt_events m ON m.notification_id = i.memory_before"
     " ORDER BY i.position"
@@ -125,10 +127,7 @@ class EventHistory:
         return self._mapper.to_domain_event(StoredEvent(originator_id, version, topic, bytes(state)))
 
     def _recorded(self, row: dict[str, Any]) -> Recorded:
-        before = None
-        if row["m_state"] is not None:
-            earlier = self._decode(row["m_id"], row["m_version"], row["m_topic"], row["m_state"])
-            before = getattr(earlier, "core_memory", None)
+        before = row["m_memory"]
         return Recorded(
             position=row["position"],
             type=row["type"],
