@@ -8,14 +8,15 @@ serialises what it returns. The OpenAPI builder reads the same declaration.
 import functools
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import falcon
 import msgspec
 import orjson
-from falcon.asgi import Request, Response
+from falcon.asgi import Request, Response, SSEvent
 
 from api.schemas.memgpt import COMMAND_PATTERN, NON_BLANK, NUL_FREE
 from runtime.commands import views_lagging
@@ -230,3 +231,11 @@ class ViewsLagHeader:
     async def process_response(self, req: Request, resp: Response, resource: object, req_succeeded: bool) -> None:
         if views_lagging():
             resp.set_header("X-Views-Lag", "true")
+
+
+def answer_with_stream(resp: Response, events: AsyncIterator[SSEvent | None], release: Callable[[], None]) -> None:
+    """Answer with server-sent `events`. `release` (the stream's count against its user's open
+    streams) runs when they end, or when the generator is dropped before it ever started."""
+    weakref.finalize(events, release)
+    resp.content_type = "text/event-stream"
+    resp.sse = events

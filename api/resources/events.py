@@ -6,7 +6,6 @@ sees only their own history: another user's agent is a 404 like a missing one, a
 is scoped to the caller. docs/events.md is the contract.
 """
 
-import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +16,7 @@ import msgspec
 import orjson
 from falcon.asgi import Request, Response, SSEvent
 
-from api.http import operation
+from api.http import answer_with_stream, operation
 from api.limits import UserLimits
 from api.payloads import Shaper
 from api.resources.agents import AgentReader
@@ -88,9 +87,7 @@ class History:
                 release()
 
         events = sse()
-        weakref.finalize(events, release)
-        resp.content_type = "text/event-stream"
-        resp.sse = events
+        answer_with_stream(resp, events, release)
 
 
 def _time(name: str, given: str | None) -> datetime | None:

@@ -6,7 +6,6 @@ That also lets a dropped stream resume with `Last-Event-ID` (a log position).
 """
 
 import asyncio
-import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 from typing import Any
@@ -16,7 +15,7 @@ import falcon
 import orjson
 from falcon.asgi import Request, Response, SSEvent
 
-from api.http import operation
+from api.http import answer_with_stream, operation
 from api.limits import UserLimits
 from api.resources.agents import AgentReader
 from api.schemas import memgpt as s
@@ -87,9 +86,7 @@ def stream(
             release()
 
     events = sse()
-    weakref.finalize(events, release)
-    resp.content_type = "text/event-stream"
-    resp.sse = events
+    answer_with_stream(resp, events, release)
 
 
 class Messages:

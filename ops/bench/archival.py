@@ -19,8 +19,7 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import httpx
-import psycopg
-from psycopg.conninfo import make_conninfo
+from common import fresh_database, pct, print_table  # type: ignore[import-not-found]  # beside this script
 from psycopg_pool import AsyncConnectionPool
 
 import migrations
@@ -39,20 +38,8 @@ WORDS = (
 ).split()
 
 
-def fresh_database(admin_dsn: str) -> str:
-    name = f"memgpt_bench_{uuid4().hex[:8]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_conninfo(admin_dsn, dbname=name)
-
-
 def sentence(rng: random.Random) -> str:
     return f"The {' '.join(rng.choices(WORDS, k=rng.randint(8, 16)))} ({rng.randint(1, 10**6)})."
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def fill(filler: EmbeddingFiller, archival: Archival) -> float:
@@ -145,11 +132,7 @@ def main() -> None:
         results = asyncio.run(run(dsn, args.sizes))
     finally:
         database.stop()
-    keys = list(results[0])
-    print("| " + " | ".join(keys) + " |")
-    print("|" + " --- |" * len(keys))
-    for row in results:
-        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+    print_table(results)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from uuid import UUID, uuid4
 import msgspec
 import orjson
 import psycopg
-from psycopg.conninfo import make_conninfo
+from common import fresh_database, pct, print_table  # type: ignore[import-not-found]  # beside this script
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -43,18 +43,6 @@ from runtime.endpoints import Endpoints, Sealer
 USERS, AGENTS = 1_000, 5_000
 _IDS = ("hot", "quiet", "user", "other_user")
 WORDS = "harbour lighthouse tide anchor sail rope keel gull storm calm reef ferry pier river bridge tea".split()
-
-
-def fresh_database(admin_dsn: str) -> str:
-    name = f"memgpt_bench_{uuid4().hex[:8]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_conninfo(admin_dsn, dbname=name)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _id(value: UUID) -> dict[str, str]:
@@ -354,11 +342,7 @@ def main() -> None:
         finally:
             if not args.keep:
                 database.stop()
-    keys = list(results[0])
-    print("| " + " | ".join(keys) + " |")
-    print("|" + " --- |" * len(keys))
-    for row in results:
-        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+    print_table(results)
 
 
 if __name__ == "__main__":

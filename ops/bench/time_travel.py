@@ -21,7 +21,8 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from archival import fresh_database, pct, sentence  # type: ignore[import-not-found]  # beside this script
+from archival import sentence  # type: ignore[import-not-found]  # beside this script
+from common import fresh_database, pct, print_table  # type: ignore[import-not-found]  # beside this script
 from falcon import testing
 
 from api.app import create_app
@@ -126,11 +127,7 @@ def main() -> None:
         rows = asyncio.run(run(dsn, home, args.events, args.reads))
     finally:
         database.stop()
-    keys = list(rows[0])
-    print("| " + " | ".join(keys) + " |")
-    print("|" + " --- |" * len(keys))
-    for row in rows:
-        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+    print_table(rows)
 
 
 if __name__ == "__main__":
