@@ -36,7 +36,7 @@ _DATABASE_ERRORS = (psycopg.Error, PersistenceError)
 _DATABASE_AWAY = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError, InterfaceError)
 
 # Runners only read the log and write their view: a small pool each is plenty.
-_RUNNER_POOL = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "3"}
+_RUNNER_POOL = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "3", "POSTGRES_PRE_PING": "n"}
 
 
 def _lock_key(view: View) -> int:
