@@ -70,7 +70,8 @@ class HistoryCommands(CommandGroup):
         """A new agent of the caller's, exactly the source as it was at `version`: configuration
         (but the model, `llm_config`, which the caller may change), core memory, context, recall
         history and archival passages. Copies get ids of their own (derived from the fork's id),
-        so the source's rows and the fork's never collide; it starts with no turn queued."""
+        so the source's rows and the fork's never collide. The work the source had then goes on
+        in the fork: the rest of an open turn, then the turns still queued."""
         past = self.agent_at(user_id, source_id, version)
         owner = self._user(user_id)
         agent_id = uuid4()
@@ -102,8 +103,7 @@ class HistoryCommands(CommandGroup):
         )
         if kept:
             agent.insert_passages([{"id": uuid5(agent_id, str(p.id)), "text": p.text} for p in kept])
-        # The work the source had before it then goes on in the fork: the rest of an open turn
-        # (what its runner would have done next), then the turns still waiting.
+        # the rest of an open turn is what the source's runner would have done next
         turn = self._open_turn(past) if past.current_turn is not None else []
         rest = history.continuation(turn) if turn else None
         if rest is not None:
