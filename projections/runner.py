@@ -1,9 +1,10 @@
-"""Runs the views: one ProjectionRunner per view, in whichever process holds that view's lock.
+"""Runs the views: one ProjectionRunner for all of them, in whichever process holds their lock.
 
-Every server and worker process starts a `ProjectionHost`; a PostgreSQL advisory lock per view
-makes sure exactly one runner per view exists across them (a second runner would die on the
-tracking-row conflict). When the holder exits, its locks go with its connection and another
-process takes over on its next try.
+Every server and worker process starts a `ProjectionHost`; a PostgreSQL advisory lock makes sure
+exactly one runner exists across them (a second would die on the tracking-row conflicts). When
+the holder exits, its lock goes with its connection and another process takes over on its next
+try. One runner, not one per view: a turn's few events then cost one notification pull and one
+transaction each, not one per view (issue 14's profile: that was a third of a turn's CPU).
 """
 
 import threading
@@ -19,7 +20,7 @@ from psycopg import sql
 
 from domain.services.app import MemGPT
 from projections import agents, assistants, catalogue, events, keys, messages, passages, sources, turns, users
-from projections.base import SET_ASIDE, View, ViewRecorder, tracking_table
+from projections.base import SET_ASIDE, View, ViewsProjection, ViewsRecorder, tracking_table
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +29,11 @@ VIEWS: tuple[View, ...] = tuple(
 )
 VIEW_NAMES = tuple(view.name for view in VIEWS)
 
+
+class AllViews(ViewsRecorder):
+    views = VIEWS
+
+
 # A database error (psycopg's own, or the library's wrapping of it) ends this round of the host:
 # its runners stop, and the next round takes the locks and starts them again from their tracking
 # positions, so nothing is applied twice or skipped. A lost database is expected (a warning); any
@@ -35,29 +41,28 @@ VIEW_NAMES = tuple(view.name for view in VIEWS)
 _DATABASE_ERRORS = (psycopg.Error, PersistenceError)
 _DATABASE_AWAY = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError, InterfaceError)
 
-# Runners only read the log and write their view: a small pool each is plenty.
+# The runner only reads the log and writes the views: a small pool is plenty.
 _RUNNER_POOL = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "3", "POSTGRES_PRE_PING": "n"}
 
 
-def _lock_key(view: View) -> int:
-    return zlib.crc32(f"memgpt.projection.{view.name}".encode())
+_LOCK_KEY = zlib.crc32(b"memgpt.projection.views")
 
 
-def _start_runner(view: View, env: Mapping[str, str]) -> ProjectionRunner[Any, Any]:
+def _start_runner(env: Mapping[str, str]) -> ProjectionRunner[Any, Any]:
     runner: ProjectionRunner[Any, Any] = ProjectionRunner(
-        application_class=MemGPT, projection_class=view.projection, view_class=ViewRecorder, env={**env, **_RUNNER_POOL}
+        application_class=MemGPT, projection_class=ViewsProjection, view_class=AllViews, env={**env, **_RUNNER_POOL}
     )
     runner.__enter__()
     return runner
 
 
-def _stop_runner(view: View, runner: ProjectionRunner[Any, Any]) -> None:
+def _stop_runner(runner: ProjectionRunner[Any, Any]) -> None:
     try:
         runner.__exit__(None, None, None)
     except _DATABASE_AWAY as e:  # the database went away under it: expected, and started again
-        log.warning("projection.interrupted", view=view.name, error=type(e).__name__)
+        log.warning("projection.interrupted", error=type(e).__name__)
     except Exception:  # the runner's own failure, re-raised on exit: report it, carry on
-        log.exception("projection.failed", view=view.name)
+        log.exception("projection.failed")
 
 
 EVENTS_CHANNEL = "memgpt_events"  # where the event store announces new events
@@ -91,37 +96,35 @@ class ProjectionHost:
             self._stopping.wait(self._retry)
 
     def _hold_and_run(self) -> None:
-        running: dict[View, ProjectionRunner[Any, Any]] = {}
-        held: set[View] = set()  # session-level advisory locks stack: take each once
+        runner: ProjectionRunner[Any, Any] | None = None
+        held = False  # session-level advisory locks stack: take it once
         with psycopg.connect(self._dsn, autocommit=True) as locks:
             try:
                 while not self._stopping.is_set():
-                    # A runner reads what the log holds, then listens for more on another thread
+                    # The runner reads what the log holds, then listens for more on another thread
                     # (eventsourcing's subscription): an event written between the two, or whose
                     # notification is lost, would wait for the next event to be noticed, and that
                     # may never come. A notification every tick bounds the lag by the tick; only
-                    # processes that run views send it, so more workers do not multiply the wake-ups.
+                    # the process that runs the views sends it, so workers do not multiply wake-ups.
                     if held:
                         locks.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
-                    for view in VIEWS:
-                        runner = running.get(view)
-                        if runner is not None and runner.is_interrupted.is_set():
-                            _stop_runner(view, running.pop(view))  # restarted below, from its tracking
-                            runner = None
-                        if view not in held and _try_lock(locks, view):
-                            held.add(view)
-                        if runner is None and view in held:
-                            running[view] = _start_runner(view, self._env)
-                            log.info("projection.started", view=view.name)
-                    locks.execute("SELECT 1")  # notices a lost connection, and with it the locks
+                    if runner is not None and runner.is_interrupted.is_set():
+                        _stop_runner(runner)  # started again below, from the views' tracking
+                        runner = None
+                    if not held:
+                        held = _try_lock(locks)
+                    if runner is None and held:
+                        runner = _start_runner(self._env)
+                        log.info("projection.started", views=len(VIEWS))
+                    locks.execute("SELECT 1")  # notices a lost connection, and with it the lock
                     self._stopping.wait(self._retry)
             finally:
-                for view, runner in running.items():
-                    _stop_runner(view, runner)
+                if runner is not None:
+                    _stop_runner(runner)
 
 
-def _try_lock(conn: psycopg.Connection[Any], view: View) -> bool:
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(view),)).fetchone()
+def _try_lock(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,)).fetchone()
     return bool(row and row[0])
 
 
@@ -132,11 +135,9 @@ class ProjectionsBusy(RuntimeError):
 def rebuild(dsn: str, env: Mapping[str, str], timeout: float = 600.0) -> dict[str, int]:
     """Empty every view and replay the whole log into it; returns the position each reached.
     Set-aside events are replayed with the rest (after a fix, they apply; else they are set aside again)."""
-    reached: dict[str, int] = {}
     with psycopg.connect(dsn, autocommit=True) as locks:
-        for view in VIEWS:
-            if not _try_lock(locks, view):
-                raise ProjectionsBusy("A server or worker is running the projections: stop it before rebuilding.")
+        if not _try_lock(locks):
+            raise ProjectionsBusy("A server or worker is running the projections: stop it before rebuilding.")
         with locks.transaction():
             for view in VIEWS:
                 for table in view.tables:
@@ -147,12 +148,10 @@ def rebuild(dsn: str, env: Mapping[str, str], timeout: float = 600.0) -> dict[st
             locks.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(SET_ASIDE)))
         row = locks.execute("SELECT max(notification_id) FROM memgpt_events").fetchone()
         head = row[0] if row and row[0] is not None else 0
-        for view in VIEWS:
-            runner = _start_runner(view, env)
-            try:
-                if head:
-                    runner.wait(head, timeout=timeout)
-            finally:
-                _stop_runner(view, runner)
-            reached[view.name] = head
-    return reached
+        runner = _start_runner(env)
+        try:
+            if head:
+                runner.wait(head, timeout=timeout)
+        finally:
+            _stop_runner(runner)
+    return dict.fromkeys(VIEW_NAMES, head)

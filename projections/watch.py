@@ -1,7 +1,7 @@
 """Read-your-writes: lets a request wait until every view has applied its own write.
 
-One `LISTEN memgpt_projected` connection per process follows the views' positions (each view
-announces its position when it commits) and wakes the requests waiting for them. The positions
+One `LISTEN memgpt_projected` connection per process follows the views' positions (the views'
+runner announces the position every view reached when it commits) and wakes the requests waiting for them. The positions
 are also re-read every second, so a lost notification only delays, never blocks.
 
 The connection also tells whether the database is there: while it is lost, `connected` is False
@@ -16,7 +16,7 @@ import psycopg
 import structlog
 from psycopg import sql
 
-from projections.base import CHANNEL, tracking_table
+from projections.base import CHANNEL, EVERY_VIEW, tracking_table
 
 log = structlog.get_logger(__name__)
 
@@ -103,7 +103,8 @@ class ProjectionWatch:
                     while True:
                         async for note in conn.notifies(timeout=1.0):
                             view, _, position = note.payload.rpartition(":")
-                            await self._advance(view, int(position))
+                            for name in self._positions if view == EVERY_VIEW else (view,):
+                                await self._advance(name, int(position))
                         await self._reread(conn)
             except psycopg.OperationalError as e:
                 await self._lost()

@@ -5,6 +5,7 @@ serves requests; `Services.open()`/`close()` handle the parts that live on the e
 """
 
 import asyncio
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,12 @@ from runtime.turns.memories import Memories
 from runtime.turns.runner import TurnRunner
 
 log = structlog.get_logger(__name__)
+
+# How long a thread may hold the GIL while another waits for it. A command's thread waits on
+# PostgreSQL several times per save and must win the GIL back after each wait; at Python's 5 ms
+# default, the views' and the event loop's threads made each save take 5-10 ms (issue 14's
+# profile); at 0.5 ms a whole turn took half the time.
+SWITCH_SECONDS = 0.0005
 
 
 @dataclass
@@ -106,6 +113,7 @@ def bootstrap(
     """The object graph for `config`. Tests hand in their own model and embedding adapters (any
     object with `for_agent(llm_config)` / `for_config(embedding_config)`); by default they are
     the HTTP adapters for the operator's providers and the embedded ones."""
+    sys.setswitchinterval(SWITCH_SECONDS)
     database = Database(config.pg_uri, config.home)
     dsn = database.start()
     applied = migrations.apply(dsn)

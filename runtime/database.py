@@ -269,6 +269,10 @@ def eventsourcing_env(dsn: str) -> dict[str, str]:
         # connection the database dropped is replaced instead of failing the request after it.
         "POSTGRES_CONNECT_TIMEOUT": "1",
         "POSTGRES_PRE_PING": "y",
+        # Agents stay loaded between commands: a command reads only the events saved after the
+        # cached version (by any process), instead of the last snapshot and up to 99 events.
+        # The library hands each command a copy, so a refused command leaves no trace in it.
+        "AGGREGATE_CACHE_MAXSIZE": "1000",
         "APPLICATION_RECORDER_TOPIC": f"{PromptRecorder.__module__}:{PromptRecorder.__qualname__}",
     }
 

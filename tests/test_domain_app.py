@@ -1,5 +1,6 @@
 """The application service over in-memory persistence: commands, rules and events."""
 
+from copy import deepcopy
 from uuid import UUID, uuid4
 
 import pytest
@@ -194,3 +195,15 @@ def test_saves_report_their_position_and_events_carry_their_cause(app: CommandGr
     [notification] = [n for n in app.store.notification_log.select(start=position, limit=1)]
     assert b'"caused_by"' in notification.state and b'"r-1"' in notification.state
     assert app.store.repository.get(user_id).id == user_id  # replays despite the extra field
+
+
+def test_a_cached_agent_copied_for_a_command_shares_no_state_it_could_change(app: CommandGroups) -> None:
+    agent = _agent(app, uuid4())
+    copied = deepcopy(agent)
+    assert copied.__dict__ == agent.__dict__ and type(copied) is Agent
+    copied.queue_turn(uuid4(), "user", "Hello.")
+    copied.core_memory["human"] = "Changed."
+    copied.llm_config["model"] = "changed"
+    assert agent.queued == [] and agent.core_memory != copied.core_memory and agent.llm_config != copied.llm_config
+    assert agent.messages is not copied.messages and agent.messages == copied.messages
+    assert len(agent.collect_events()) == 0 and agent.version == copied.version - 1
