@@ -11,7 +11,9 @@ from api.context import RequestContext
 from api.http import ViewsLagHeader
 from api.limits import RateLimits, UserLimits
 from api.resources import admin, agents, archival, assistants, catalogue, events, health, history, messages, sources
+from api.resources import metrics as metrics_
 from api.resources import turns as turn_history
+from projections.backlog import Backlogs
 from projections.event_history import EventHistory
 from projections.passage_history import PassagesThen
 from projections.positions import Positions
@@ -23,6 +25,7 @@ from runtime.turns.follow import TurnFollower
 from runtime.turns.history import TurnHistory
 
 VERSION = "0.3.4"  # the MemGPT API release this server speaks
+METRICS_PATH = "/metrics"  # Prometheus text, admin password only
 
 
 @dataclass(frozen=True)
@@ -111,9 +114,10 @@ class Lifecycle:
 
 def _resources(services: Services, authenticator: Authenticator) -> dict[type, Any]:
     cfg, groups, views = services.config, services.commands, services.views
-    run = Commands(services.watch, cfg.view_wait_seconds)
+    run = Commands(services.watch, cfg.view_wait_seconds, services.metrics)
     follower = TurnFollower(run, services.tail, cfg.turn_timeout)
     limits = UserLimits(views, cfg)
+    services.metrics.open_streams.set_function(limits.open_streams)
     reads = EventHistory(services.pool, groups.store.mapper)
     event_history = events.History(HistoryFollower(reads, services.tail, services.watch), reads, cfg, limits)
     accounts, agents_, turns = groups.accounts, groups.agents, groups.turns
@@ -154,6 +158,7 @@ def _resources(services: Services, authenticator: Authenticator) -> dict[type, A
         events.AgentEvents: events.AgentEvents(event_history, views),
         events.UserEvents: events.UserEvents(event_history),
         events.AdminEvents: events.AdminEvents(event_history),
+        metrics_.Exposition: metrics_.Exposition(services.metrics, Backlogs(services.pool), services.tail),
     }
 
 
@@ -162,6 +167,7 @@ def create_app(config: Config, services: Services | None = None) -> falcon.asgi.
     authenticator = Authenticator(services.views, config.server_password, config.default_user_id)
     app = falcon.asgi.App(
         middleware=[
+            metrics_.RequestMetrics(services.metrics.http_requests),
             RequestContext(config.max_body_bytes),
             AuthMiddleware(authenticator),
             RateLimits(config),
@@ -174,4 +180,5 @@ def create_app(config: Config, services: Services | None = None) -> falcon.asgi.
     resources = _resources(services, authenticator)
     for route in ROUTES:
         app.add_route(route.path, resources[route.resource], **({"suffix": route.suffix} if route.suffix else {}))
+    app.add_route(METRICS_PATH, resources[metrics_.Exposition])  # not in ROUTES: no OpenAPI document has it
     return app

@@ -152,3 +152,7 @@ class UserLimits:
                 del self._streams[user_id]
 
         return release
+
+    def open_streams(self) -> int:
+        """Streams open now in this process, of every user (for /metrics)."""
+        return sum(self._streams.values())

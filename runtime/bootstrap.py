@@ -28,6 +28,7 @@ from runtime.archival import Archival, EmbeddingFiller
 from runtime.config import Config
 from runtime.database import POOL_TIMEOUT, RECONNECT_TIMEOUT, Database, bound_reconnects, eventsourcing_env
 from runtime.endpoints import Endpoints
+from runtime.metrics import Metrics, TimedModels
 from runtime.tail import LogTail
 from runtime.turns.leases import Leases
 from runtime.turns.memories import Memories
@@ -58,6 +59,7 @@ class Services:
     http: httpx.AsyncClient
     pool: AsyncConnectionPool
     locks: AsyncConnectionPool
+    metrics: Metrics  # this server's own registry of metrics (/metrics)
     embedded: EmbeddedChat | None = None  # its model process is stopped with the server
     models: ModelSource | None = None  # the chat adapters (turn histories show their request bodies)
 
@@ -142,16 +144,29 @@ def bootstrap(
         n_ctx=configs.EMBEDDED_LLM.window,
     )
     endpoints = Endpoints.of(config)
-    models = models or Models(http, endpoints, Retry(config.llm_attempts, config.llm_backoff), embedded)
+    metrics = Metrics()
+    retry = Retry(config.llm_attempts, config.llm_backoff, on_retry=metrics.model_retried)
+    models = models or Models(http, endpoints, retry, embedded)
     embedders = embedders or Embedders(http, endpoints)
     search, queue = Search(pool), EmbeddingQueue(pool)
     archival = Archival(search, queue, embedders)
     leases = Leases(locks, config.turn_lease_seconds)
     turns = (
-        TurnRunner(commands.turns, tail, Views(locks), leases, models, Memories(search, archival), embedders)
+        TurnRunner(
+            commands.turns,
+            tail,
+            Views(locks),
+            leases,
+            TimedModels(models, metrics),
+            Memories(search, archival),
+            embedders,
+            metrics,
+        )
         if config.run_turns
         else None
     )
+    if turns is not None:
+        metrics.turns_running.set_function(lambda: turns.drives)
     return Services(
         config=config,
         database=database,
@@ -169,6 +184,7 @@ def bootstrap(
         http=http,
         pool=pool,
         locks=locks,
+        metrics=metrics,
         embedded=embedded,
         models=models,
     )

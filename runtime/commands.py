@@ -10,7 +10,6 @@ the usual success, and `views_lagging()` says so (the HTTP edge answers `X-Views
 read made at once may not show it yet).
 """
 
-import asyncio
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -18,6 +17,7 @@ from typing import Any, TypeVar
 from domain.services.app import LAST_POSITION
 from projections.watch import ProjectionWatch
 from runtime.database import DatabaseAway
+from runtime.metrics import Metrics
 
 R = TypeVar("R")
 
@@ -26,9 +26,10 @@ _LAGGING: ContextVar[bool] = ContextVar("views_lagging", default=False)
 
 
 class Commands:
-    def __init__(self, watch: ProjectionWatch, wait_seconds: float) -> None:
+    def __init__(self, watch: ProjectionWatch, wait_seconds: float, metrics: Metrics) -> None:
         self._watch = watch
         self._wait = wait_seconds
+        self._metrics = metrics
 
     async def __call__(self, command: Callable[..., R], *args: Any) -> R:
         """Run `command(*args)`, then wait until every view has applied the events it saved, so
@@ -38,15 +39,15 @@ class Commands:
         return result
 
     async def positioned(self, command: Callable[..., R], *args: Any) -> tuple[R, int]:
-        """Run `command(*args)` in a worker thread (the library is synchronous); returns its
-        result and the log position of what it saved."""
+        """Run `command(*args)` in a worker thread (the library is synchronous), timed as a save;
+        returns its result and the log position of what it saved."""
         if not self._watch.connected:
             raise DatabaseAway("The projection watch has lost its database connection.")
 
         def run() -> tuple[R, int]:
             return command(*args), LAST_POSITION.get()
 
-        return await asyncio.to_thread(run)
+        return await self._metrics.save(run, name=getattr(command, "__name__", "command"))
 
     async def caught_up(self, position: int) -> bool:
         """Wait (at most the configured time) until every view has applied the log up to

@@ -50,6 +50,11 @@ class LogTail:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
+    @property
+    def position(self) -> int:
+        """The log position of the last event delivered to subscribers (at start: the log's head)."""
+        return self._position
+
     def subscribe(self, agent_id: UUID | None) -> Subscription:
         sub = Subscription(agent_id, self._position)
         self._subscribers.add(sub)

@@ -36,7 +36,7 @@ async def _agent_id(services: Services, user_id: UUID, args: argparse.Namespace)
     if row is not None:
         return row["id"], row["name"]
     cfg = services.config
-    agent = await Commands(services.watch, cfg.view_wait_seconds)(
+    agent = await Commands(services.watch, cfg.view_wait_seconds, services.metrics)(
         services.commands.agents.create_agent,
         user_id,
         args.agent,
@@ -55,7 +55,9 @@ async def chat(services: Services, args: argparse.Namespace) -> None:
     try:
         user_id = cfg.default_user_id
         agent_id, name = await _agent_id(services, user_id, args)
-        turns = TurnFollower(Commands(services.watch, cfg.view_wait_seconds), services.tail, cfg.turn_timeout)
+        turns = TurnFollower(
+            Commands(services.watch, cfg.view_wait_seconds, services.metrics), services.tail, cfg.turn_timeout
+        )
         print(f"Chatting with {name} ({agent_id}). /memory shows its memory, /exit leaves.", flush=True)
         while True:
             try:

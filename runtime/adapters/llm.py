@@ -8,6 +8,7 @@ down the caller gets `LLMUnavailable`, which ends the turn with a clean `interna
 import asyncio
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import uuid4
@@ -42,11 +43,16 @@ def estimate_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]])
     return math.ceil((len(json.dumps(messages)) + len(json.dumps(tools))) / 3)
 
 
+def _uncounted(reason: str) -> None:
+    """Retries go uncounted where no metrics are given (tests, the CLI's own adapters)."""
+
+
 @dataclass(frozen=True)
 class Retry:
     attempts: int = 4
     backoff: float = 0.5  # seconds before the 2nd attempt; doubles after each failure
     max_wait: float = 10.0
+    on_retry: Callable[[str], None] = _uncounted  # told why before each retry (the metrics count them)
 
 
 def _arguments(raw: Any) -> str:
@@ -165,6 +171,7 @@ class OpenAIChat:
         problem = ""
         for attempt in range(self._retry.attempts):
             if attempt:
+                self._retry.on_retry(problem)
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, self._retry.max_wait)
             try:

@@ -23,6 +23,7 @@ from projections.views import Views
 from runtime.adapters.embeddings import EmbedderSource
 from runtime.adapters.llm import ChatModel, LLMUnavailable, ModelSource
 from runtime.database import UNAVAILABLE
+from runtime.metrics import Metrics
 from runtime.tail import LogTail
 from runtime.turns.leases import Leases
 from runtime.turns.memories import Memories
@@ -43,6 +44,7 @@ class TurnRunner:
         models: ModelSource,
         memories: Memories,
         embedders: EmbedderSource,
+        metrics: Metrics,
     ) -> None:
         self._turns = turns
         self._embedders = embedders
@@ -51,6 +53,7 @@ class TurnRunner:
         self._leases = leases
         self._models = models
         self._memories = memories
+        self._metrics = metrics
         self._active: dict[UUID, asyncio.Task[None]] = {}
         self._again: set[UUID] = set()
         self._held: set[UUID] = set()  # agents whose lease this runner holds
@@ -68,6 +71,11 @@ class TurnRunner:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._active.values(), return_exceptions=True)
 
+    @property
+    def drives(self) -> int:
+        """Agents this runner is driving now: running their queued turns, or about to."""
+        return len(self._active)
+
     def schedule(self, agent_id: UUID) -> None:
         if agent_id in self._active:
             self._again.add(agent_id)  # the running drive re-checks the queue before it stops
@@ -80,6 +88,7 @@ class TurnRunner:
             while True:
                 _, event = await sub.queue.get()
                 if isinstance(event, Agent.TurnQueued):
+                    self._metrics.turn_queued(event.turn_id, event.timestamp)
                     self.schedule(event.originator_id)
         finally:
             self._tail.unsubscribe(sub)
@@ -125,7 +134,7 @@ class TurnRunner:
                     return  # another process runs this agent; its drive sees the new turn
                 self._held.add(agent_id)
                 try:
-                    while (agent := await asyncio.to_thread(self._turns.start_next_turn, agent_id)) is not None:
+                    while (agent := await self._metrics.save(self._turns.start_next_turn, agent_id)) is not None:
                         await self._turn(agent)
                 finally:
                     self._held.discard(agent_id)
@@ -142,6 +151,8 @@ class TurnRunner:
     async def _turn(self, agent: Agent) -> None:
         turn_id = agent.current_turn
         assert turn_id is not None
+        started = time.monotonic()
+        self._metrics.turn_started(turn_id, agent.modified_on)
         log.info("turn.started", agent_id=str(agent.id), turn_id=str(turn_id))
         try:
             model = self._models.for_agent(agent.llm_config)
@@ -153,7 +164,7 @@ class TurnRunner:
                 agent, more = await self._step(agent, turn_id, reply, timing)
                 agent, warned = await self._warn_if_full(agent, turn_id, model)
                 if more:
-                    agent = await asyncio.to_thread(self._turns.heartbeat, agent.id, turn_id, step.HEARTBEATS[more])
+                    agent = await self._metrics.save(self._turns.heartbeat, agent.id, turn_id, step.HEARTBEATS[more])
                 elif not warned:  # a warning wakes the model by itself, to save what matters
                     break
             else:
@@ -166,7 +177,8 @@ class TurnRunner:
         except Exception:  # the turn must end visibly, whatever went wrong inside it
             log.exception("turn.crashed", agent_id=str(agent.id), turn_id=str(turn_id))
             failure = "The turn failed because of an internal error."
-        await asyncio.to_thread(self._turns.end_turn, agent.id, turn_id, failure)
+        await self._metrics.save(self._turns.end_turn, agent.id, turn_id, failure)
+        self._metrics.turn_stages.labels("turn").observe(time.monotonic() - started)
         log.info("turn.ended", agent_id=str(agent.id), turn_id=str(turn_id), failure=failure)
 
     async def _step(
@@ -191,7 +203,7 @@ class TurnRunner:
         if reply.skipped:
             log.warning("turn.calls_skipped", agent_id=str(agent.id), turn_id=str(turn_id), count=len(reply.skipped))
         thoughts = call.inner_thoughts if call else None
-        agent = await asyncio.to_thread(self._turns.record_step, agent.id, turn_id, reply, outcome, thoughts, timing)
+        agent = await self._metrics.save(self._turns.record_step, agent.id, turn_id, reply, outcome, thoughts, timing)
         return agent, step.next_step(reply, call, outcome)
 
     def _chunked(self, agent: Agent, texts: tuple[str, ...]) -> list[str]:
@@ -208,7 +220,7 @@ class TurnRunner:
             if not hidden:
                 raise LLMUnavailable("The prompt does not fit the model's context window even after summarising.")
             summary = await model.summarize(prompt.summary_request(hidden))
-            agent = await asyncio.to_thread(self._turns.summarize, agent.id, turn_id, [m.id for m in hidden], summary)
+            agent = await self._metrics.save(self._turns.summarize, agent.id, turn_id, [m.id for m in hidden], summary)
         return agent
 
     async def _warn_if_full(self, agent: Agent, turn_id: UUID, model: ChatModel) -> tuple[Agent, bool]:
@@ -216,4 +228,4 @@ class TurnRunner:
         used = model.count_tokens(prompt.chat_messages(agent), prompt.tools(agent))
         if agent.warned or used <= prompt.WARNING_FRACTION * window:
             return agent, False
-        return await asyncio.to_thread(self._turns.warn_memory, agent.id, turn_id), True
+        return await self._metrics.save(self._turns.warn_memory, agent.id, turn_id), True
