@@ -68,6 +68,10 @@ class Buckets:
         self._state = {k: v for k, v in self._state.items() if self._tokens(k, now) < self._burst}
 
 
+# Requests without valid credentials, per client address: nobody's work needs many of them.
+ANONYMOUS_RATE, ANONYMOUS_BURST = 50.0, 200
+
+
 def too_many(detail: str, wait: float) -> falcon.HTTPTooManyRequests:
     return falcon.HTTPTooManyRequests(description=detail, retry_after=max(1, math.ceil(wait)))
 
@@ -77,7 +81,7 @@ class RateLimits:
 
     def __init__(self, config: Config) -> None:
         self._keys = Buckets(config.rate_per_second, config.rate_burst)
-        self._anonymous = Buckets(config.rate_per_second, config.rate_burst)
+        self._anonymous = Buckets(min(config.rate_per_second, ANONYMOUS_RATE), min(config.rate_burst, ANONYMOUS_BURST))
         self._auth = Buckets(config.auth_per_minute / 60, config.auth_burst)
 
     @staticmethod

@@ -5,7 +5,6 @@ by the context window), counters, and the queue of turns. Every message ever exc
 the log and in the recall view; snapshots keep rebuilding a long-lived agent cheap.
 """
 
-from copy import deepcopy
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +13,16 @@ from eventsourcing.domain import Aggregate, event
 from domain import memory
 from domain.errors import AgentBusy, AgentNotFound, NothingToUndo
 from domain.messages import Message
+
+
+def _copied(value: Any) -> Any:
+    """`value` with its lists and dicts copied; what they hold besides is immutable (strings,
+    numbers, UUIDs, datetimes, frozen messages), so it is shared rather than copied."""
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
 
 
 class Agent(Aggregate):
@@ -69,8 +78,7 @@ class Agent(Aggregate):
         CPU (issue 14's profile)."""
         copied = object.__new__(type(self))
         memo[id(self)] = copied
-        for name, value in self.__dict__.items():
-            copied.__dict__[name] = list(value) if name == "messages" else deepcopy(value, memo)
+        copied.__dict__.update({name: _copied(value) for name, value in self.__dict__.items()})
         return copied
 
     def check_owner(self, user_id: UUID) -> None:

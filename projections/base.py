@@ -2,9 +2,9 @@
 
 A view module declares a `View` (its name, the tables a rebuild empties) and one rule per event it
 cares about: `@view.on(Event)` on a function of the event and its log position that returns the
-SQL statements the event becomes. The rest is here, once: one projection applies every view's statements
-for an event in one transaction, each view with its tracking row, so each event is applied exactly
-once per view, and sends `NOTIFY memgpt_projected, '*:<position>'`, delivered when the transaction
+SQL statements the event becomes. The rest is here, once: one writer applies every view's statements for
+a batch of events in one transaction, each view with its tracking row, so each event is applied
+exactly once per view, and sends `NOTIFY memgpt_projected, '*:<position>'`, delivered when it
 commits (`projections.watch` listens, so a request can wait for its own write to show); an event
 a view cannot apply is retried and then set aside instead of stopping the views.
 """
@@ -13,13 +13,11 @@ import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any, ClassVar
+from typing import Any
 
 import psycopg
 import structlog
-from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
-from eventsourcing.postgres import PostgresTrackingRecorder
-from eventsourcing.projection import Projection
+from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.utils import get_topic
 from psycopg import sql
 from psycopg.abc import Params, Query
@@ -33,7 +31,7 @@ SET_ASIDE = "view_set_aside"
 
 Statement = tuple[Query, Params]
 Rule = Callable[[Any, int], list[Statement]]  # (event, its log position) -> what it does to the rows
-Apply = Callable[["View", list[Statement], bool], None]  # (view, its statements, alone in a savepoint)
+Apply = Callable[["View", list[Statement]], None]  # writes a view's statements in a batch
 
 # The database went away: not the event's fault. The runner stops and starts again from its
 # tracking position once the database is back (projections.runner), so nothing is set aside.
@@ -104,47 +102,41 @@ class View:
         return []
 
 
-class ViewsRecorder(PostgresTrackingRecorder):
-    """Where the views are written: one transaction per event for all of them, each view's rows
-    committed with its own tracking row (`<view>_tracking`), so each view applies each event once.
-    A subclass names the views (`projections.runner`)."""
+class ViewStore:
+    """Where the views are written, on the views' runner's own connection: each view's rows are
+    committed with its tracking row (`<view>_tracking`), so each view applies each event once."""
 
-    views: ClassVar[tuple[View, ...]] = ()
+    def __init__(self, conn: psycopg.Connection[Any], views: tuple[View, ...]) -> None:
+        self.conn = conn
+        self.views = views
 
     def positions(self) -> dict[str, int]:
         """The log position each view has applied everything up to (0: nothing yet)."""
         reached = {}
-        with self.datastore.transaction(commit=False) as curs:
-            for view in self.views:
-                curs.execute(_POSITION.format(tracking_table(view.name)), (APPLICATION,))
-                row = curs.fetchone()
-                reached[view.name] = int(row["notification_id"] or 0) if row else 0
+        for view in self.views:
+            row = self.conn.execute(_POSITION.format(tracking_table(view.name)), (APPLICATION,)).fetchone()
+            reached[view.name] = int(row[0] or 0) if row else 0
         return reached
 
-    def max_tracking_id(self, application_name: str) -> int | None:
-        """Where the views' one subscription starts: after what the view furthest behind applied
-        (views ahead of it skip what they have, `ViewsProjection`); what `runner.wait` polls."""
-        return min(self.positions().values(), default=0) or None
-
     @contextmanager
-    def event(self, tracking: Tracking, views: list[View]) -> Iterator[Apply]:
-        """One transaction for one event: yields `apply(view, statements, alone)`, which writes a
-        view's rows (`alone`: in a savepoint, so that rows the database refuses roll back without
-        the other views' and the error is raised); then `views`' positions, in one statement, and
-        `NOTIFY memgpt_projected, '*:<position>'`, delivered on commit: every view is there."""
-        with self.datastore.transaction(commit=True) as curs:
+    def batch(self, position: int, views: list[View], careful: bool) -> Iterator[Apply]:
+        """One transaction: yields `apply(view, statements)`, which writes a view's rows; then moves
+        `views` to `position`, in one statement, and sends `NOTIFY memgpt_projected, '*:<position>'`,
+        delivered on commit: every view is there. Not `careful`: the statements are pipelined
+        (sent without waiting for each answer; any error fails the whole batch). `careful`: each
+        `apply` is a savepoint, so rows the database refuses roll back alone and raise."""
+        with self.conn.transaction(), nullcontext() if careful else self.conn.pipeline():
+            cur = self.conn.cursor()
 
-            def apply(view: View, statements: list[Statement], alone: bool) -> None:
-                with curs.connection.transaction() if alone else nullcontext():
+            def apply(view: View, statements: list[Statement]) -> None:
+                with self.conn.transaction() if careful else nullcontext():
                     for query, params in statements:
-                        curs.execute(query, params)
+                        cur.execute(query, params)
 
             yield apply
             if views:
-                curs.execute(
-                    _tracks(tuple(v.name for v in views)), (APPLICATION, tracking.notification_id) * len(views)
-                )
-            curs.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{EVERY_VIEW}:{tracking.notification_id}"))
+                cur.execute(_tracks(tuple(v.name for v in views)), (APPLICATION, position) * len(views))
+            cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{EVERY_VIEW}:{position}"))
 
 
 @functools.cache
@@ -157,63 +149,74 @@ def _tracks(views: tuple[str, ...]) -> sql.Composed:
     return sql.SQL("WITH {} SELECT 1").format(sql.SQL(", ").join(parts))
 
 
-class ViewsProjection(Projection[ViewsRecorder]):
-    """The library's projection of every `View` at once: one subscription and one transaction per
-    event, whatever the number of views (a runner per view cost a pull and a commit per view per
-    event, a third of a turn's CPU).
+class ViewWriter:
+    """Applies the log to every view at once: a batch of events in one transaction, whatever the
+    number of views and events (a runner per view cost a pull and a commit per view per event, a
+    third of a turn's CPU, and fell behind under load).
 
-    An event a view cannot apply (its rows refused by PostgreSQL, or a rule that raises) is tried
-    again with back-off, then set aside in `view_set_aside` with its error, in place of its rows,
-    and the views go on: one bad event must not stop a view, and with it every write that waits.
+    An event a view cannot apply (its rows refused by PostgreSQL, or a rule that raises) fails its
+    batch; the batch is then applied again one event at a time, each view in a savepoint, and the
+    refused event is tried again with back-off, then set aside in `view_set_aside` with its error,
+    in place of its rows, and the views go on: one bad event must not stop a view, and with it
+    every write that waits for it.
     """
 
-    name = "views"
+    def __init__(self, store: Any) -> None:  # a ViewStore, or a test's stand-in
+        self.store = store
+        self.reached: dict[str, int] = store.positions()  # its runner is the only writer of the views
 
-    def __init__(self, view: ViewsRecorder) -> None:
-        super().__init__(view)
-        self._reached: dict[str, int] | None = None  # this runner is the only writer of the views
+    @property
+    def position(self) -> int:
+        """Where the log is to be read from: after what the view furthest behind applied."""
+        return min(self.reached.values(), default=0)
 
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        if self._reached is None:
-            self._reached = self.view.positions()
-        due = [v for v in self.view.views if self._reached[v.name] < tracking.notification_id]
+    def apply(self, batch: list[tuple[Any, int]]) -> None:
+        """Apply `(event, log position)` pairs, in log order, to each view not yet past them."""
+        if not batch:
+            return
+        last = batch[-1][1]
+        behind = [v for v in self.store.views if self.reached[v.name] < last]
         try:  # the usual case, in as few round trips as it takes
-            with self.view.event(tracking, due) as apply:
-                for view in due:
-                    apply(view, view.statements(domain_event, tracking.notification_id), False)
+            with self.store.batch(last, behind, careful=False) as apply:
+                for event, position in batch:
+                    for view in behind:
+                        if self.reached[view.name] < position:
+                            apply(view, view.statements(event, position))
         except DATABASE_AWAY:
             raise
-        except Exception:  # noqa: BLE001 - a view refused the event: again, each view on its own
-            with self.view.event(tracking, due) as apply:
-                for view in due:
-                    self._apply(apply, view, domain_event, tracking)
-        for view in due:
-            self._reached[view.name] = tracking.notification_id
+        except Exception:  # noqa: BLE001 - a view refused an event: again, one event and one view at a time
+            for event, position in batch:
+                self._apply_carefully(event, position)
+            return
+        for view in behind:
+            self.reached[view.name] = last
 
-    def _apply(self, apply: Apply, view: View, event: Any, tracking: Tracking) -> None:
+    def _apply_carefully(self, event: Any, position: int) -> None:
+        due = [v for v in self.store.views if self.reached[v.name] < position]
+        with self.store.batch(position, due, careful=True) as apply:
+            for view in due:
+                self._retried(apply, view, event, position)
+        for view in due:
+            self.reached[view.name] = position
+
+    def _retried(self, apply: Apply, view: View, event: Any, position: int) -> None:
         delay = BACKOFF
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                apply(view, view.statements(event, tracking.notification_id), True)
+                apply(view, view.statements(event, position))
                 return
             except DATABASE_AWAY:
                 raise
             except Exception as e:  # noqa: BLE001 - whatever this event makes the view raise is the event's
                 if attempt == ATTEMPTS:
-                    apply(view, [self._set_aside(view, event, tracking, e, attempt)], True)
+                    apply(view, [_set_aside(view, event, position, e, attempt)])
                     return
-                log.warning("projection.retrying", view=view.name, position=tracking.notification_id, attempt=attempt)
+                log.warning("projection.retrying", view=view.name, position=position, attempt=attempt)
                 time.sleep(delay)
                 delay *= 2
 
-    def _set_aside(self, view: View, event: Any, tracking: Tracking, error: Exception, attempts: int) -> Statement:
-        topic, why = get_topic(type(event)), describe(error)
-        log.error(
-            "projection.set_aside",
-            view=view.name,
-            position=tracking.notification_id,
-            topic=topic,
-            error=why,
-            attempts=attempts,
-        )
-        return _SET_ASIDE_SQL, (view.name, tracking.notification_id, topic, why, attempts)
+
+def _set_aside(view: View, event: Any, position: int, error: Exception, attempts: int) -> Statement:
+    topic, why = get_topic(type(event)), describe(error)
+    log.error("projection.set_aside", view=view.name, position=position, topic=topic, error=why, attempts=attempts)
+    return _SET_ASIDE_SQL, (view.name, position, topic, why, attempts)

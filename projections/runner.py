@@ -1,26 +1,26 @@
-"""Runs the views: one ProjectionRunner for all of them, in whichever process holds their lock.
+"""Runs the views: one loop for all of them, in whichever process holds their lock.
 
 Every server and worker process starts a `ProjectionHost`; a PostgreSQL advisory lock makes sure
-exactly one runner exists across them (a second would die on the tracking-row conflicts). When
-the holder exits, its lock goes with its connection and another process takes over on its next
-try. One runner, not one per view: a turn's few events then cost one notification pull and one
-transaction each, not one per view (issue 14's profile: that was a third of a turn's CPU).
+exactly one of them writes the views (a second writer would die on the tracking-row conflicts).
+When the holder exits, its lock goes with its connection and another process takes over on its
+next try. The holder reads the log in batches after the views' position and applies each batch
+to every view in one transaction (`projections.base.ViewWriter`), then waits for the log's next
+notification. One loop, not eventsourcing's runner per view: those cost a notification pull and a
+commit per view per event, a third of a turn's CPU, and fell behind with 16 agents at work
+(issue 14's profile).
 """
 
 import threading
 import zlib
-from collections.abc import Mapping
 from typing import Any
 
 import psycopg
 import structlog
-from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
-from eventsourcing.projection import ProjectionRunner
+from eventsourcing.persistence import InterfaceError, Mapper, OperationalError, PersistenceError, StoredEvent
 from psycopg import sql
 
-from domain.services.app import MemGPT
 from projections import agents, assistants, catalogue, events, keys, messages, passages, sources, turns, users
-from projections.base import SET_ASIDE, View, ViewsProjection, ViewsRecorder, tracking_table
+from projections.base import SET_ASIDE, View, ViewStore, ViewWriter, tracking_table
 
 log = structlog.get_logger(__name__)
 
@@ -29,51 +29,40 @@ VIEWS: tuple[View, ...] = tuple(
 )
 VIEW_NAMES = tuple(view.name for view in VIEWS)
 
-
-class AllViews(ViewsRecorder):
-    views = VIEWS
-
-
 # A database error (psycopg's own, or the library's wrapping of it) ends this round of the host:
-# its runners stop, and the next round takes the locks and starts them again from their tracking
-# positions, so nothing is applied twice or skipped. A lost database is expected (a warning); any
-# other database error is logged with its traceback.
+# the next round takes the lock and starts again from the views' tracking positions, so nothing is
+# applied twice or skipped. A lost database is expected (a warning); any other database error is
+# logged with its traceback.
 _DATABASE_ERRORS = (psycopg.Error, PersistenceError)
 _DATABASE_AWAY = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError, InterfaceError)
 
-# The runner only reads the log and writes the views: a small pool is plenty.
-_RUNNER_POOL = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "3", "POSTGRES_PRE_PING": "n"}
-
-
-_LOCK_KEY = zlib.crc32(b"memgpt.projection.views")
-
-
-def _start_runner(env: Mapping[str, str]) -> ProjectionRunner[Any, Any]:
-    runner: ProjectionRunner[Any, Any] = ProjectionRunner(
-        application_class=MemGPT, projection_class=ViewsProjection, view_class=AllViews, env={**env, **_RUNNER_POOL}
-    )
-    runner.__enter__()
-    return runner
-
-
-def _stop_runner(runner: ProjectionRunner[Any, Any]) -> None:
-    try:
-        runner.__exit__(None, None, None)
-    except _DATABASE_AWAY as e:  # the database went away under it: expected, and started again
-        log.warning("projection.interrupted", error=type(e).__name__)
-    except Exception:  # the runner's own failure, re-raised on exit: report it, carry on
-        log.exception("projection.failed")
-
-
 EVENTS_CHANNEL = "memgpt_events"  # where the event store announces new events
+_LOCK_KEY = zlib.crc32(b"memgpt.projection.views")
+_BATCH = 500  # events read, and applied in one transaction, at most at once
+# An event whose notification was missed (the database restarting between its commit and its
+# notification, say) is read on the next tick at the latest.
+_TICK_SECONDS = 1.0
+_READ = sql.SQL(
+    "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
+    " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+).format(sql.Identifier(EVENTS_CHANNEL))
+
+
+def catch_up(conn: psycopg.Connection[Any], mapper: Mapper[Any], writer: ViewWriter) -> int:
+    """Apply to the views what the log holds after their position; returns the position reached."""
+    while True:
+        rows = conn.execute(_READ, (writer.position, _BATCH)).fetchall()
+        writer.apply([(mapper.to_domain_event(StoredEvent(r[1], r[2], r[3], bytes(r[4]))), r[0]) for r in rows])
+        if len(rows) < _BATCH:
+            return writer.position
 
 
 class ProjectionHost:
-    """Keeps this process's share of the view runners alive until `stop()`."""
+    """Keeps this process's bid for the views alive until `stop()`, and runs them while it holds them."""
 
-    def __init__(self, dsn: str, env: Mapping[str, str], retry_seconds: float = 2.0) -> None:
+    def __init__(self, dsn: str, mapper: Mapper[Any], retry_seconds: float = 2.0) -> None:
         self._dsn = dsn
-        self._env = dict(env)
+        self._mapper = mapper
         self._retry = retry_seconds
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="projection-host", daemon=True)
@@ -96,31 +85,20 @@ class ProjectionHost:
             self._stopping.wait(self._retry)
 
     def _hold_and_run(self) -> None:
-        runner: ProjectionRunner[Any, Any] | None = None
-        held = False  # session-level advisory locks stack: take it once
-        with psycopg.connect(self._dsn, autocommit=True) as locks:
-            try:
-                while not self._stopping.is_set():
-                    # The runner reads what the log holds, then listens for more on another thread
-                    # (eventsourcing's subscription): an event written between the two, or whose
-                    # notification is lost, would wait for the next event to be noticed, and that
-                    # may never come. A notification every tick bounds the lag by the tick; only
-                    # the process that runs the views sends it, so workers do not multiply wake-ups.
-                    if held:
-                        locks.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
-                    if runner is not None and runner.is_interrupted.is_set():
-                        _stop_runner(runner)  # started again below, from the views' tracking
-                        runner = None
-                    if not held:
-                        held = _try_lock(locks)
-                    if runner is None and held:
-                        runner = _start_runner(self._env)
-                        log.info("projection.started", views=len(VIEWS))
-                    locks.execute("SELECT 1")  # notices a lost connection, and with it the lock
-                    self._stopping.wait(self._retry)
-            finally:
-                if runner is not None:
-                    _stop_runner(runner)
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
+            while not _try_lock(conn):
+                if self._stopping.wait(self._retry):
+                    return
+                conn.execute("SELECT 1")  # notices a lost connection
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
+            writer = ViewWriter(ViewStore(conn, VIEWS))
+            log.info("projection.started", views=len(VIEWS), position=writer.position)
+            while not self._stopping.is_set():
+                catch_up(conn, self._mapper, writer)
+                for _ in conn.notifies(timeout=_TICK_SECONDS, stop_after=1):
+                    pass  # woken by a new event, or by the tick
+                for _ in conn.notifies(timeout=0, stop_after=_BATCH):
+                    pass  # the notifications of events the next read takes anyway
 
 
 def _try_lock(conn: psycopg.Connection[Any]) -> bool:
@@ -132,26 +110,19 @@ class ProjectionsBusy(RuntimeError):
     """A running server or worker holds the views; a rebuild would race with it."""
 
 
-def rebuild(dsn: str, env: Mapping[str, str], timeout: float = 600.0) -> dict[str, int]:
+def rebuild(dsn: str, mapper: Mapper[Any]) -> dict[str, int]:
     """Empty every view and replay the whole log into it; returns the position each reached.
     Set-aside events are replayed with the rest (after a fix, they apply; else they are set aside again)."""
-    with psycopg.connect(dsn, autocommit=True) as locks:
-        if not _try_lock(locks):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if not _try_lock(conn):
             raise ProjectionsBusy("A server or worker is running the projections: stop it before rebuilding.")
-        with locks.transaction():
+        with conn.transaction():
             for view in VIEWS:
                 for table in view.tables:
-                    locks.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(table)))
+                    conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(table)))
                 tracking = tracking_table(view.name)
-                locks.execute(sql.SQL("DELETE FROM {} WHERE application_name <> '__migration__'").format(tracking))
+                conn.execute(sql.SQL("DELETE FROM {} WHERE application_name <> '__migration__'").format(tracking))
             # replayed below: what still fails is set aside again
-            locks.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(SET_ASIDE)))
-        row = locks.execute("SELECT max(notification_id) FROM memgpt_events").fetchone()
-        head = row[0] if row and row[0] is not None else 0
-        runner = _start_runner(env)
-        try:
-            if head:
-                runner.wait(head, timeout=timeout)
-        finally:
-            _stop_runner(runner)
-    return dict.fromkeys(VIEW_NAMES, head)
+            conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(SET_ASIDE)))
+        reached = catch_up(conn, mapper, ViewWriter(ViewStore(conn, VIEWS)))
+    return dict.fromkeys(VIEW_NAMES, reached)

@@ -173,7 +173,7 @@ def bootstrap(
         commands=commands,
         views=Views(pool),
         watch=ProjectionWatch(dsn, VIEW_NAMES),
-        projections=ProjectionHost(dsn, env),
+        projections=ProjectionHost(dsn, store.mapper),
         tail=tail,
         turns=turns,
         embedders=embedders,

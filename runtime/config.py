@@ -111,8 +111,11 @@ class Config:
     max_running_turns: int = 64  # turns of one user running at once; more are refused at queue time (429)
     max_queued_turns: int = 256  # turns of one user waiting; more are refused (429)
     max_streams: int = 64  # open SSE streams of one user, per server process
-    rate_per_second: float = 50.0  # requests per second per key (or per client address without one)
-    rate_burst: int = 200  # requests a key may send at once before the rate applies
+    # Requests per second per key, and the burst before that rate applies: room for one user's 64
+    # agents each in a closed loop (issue 14's load), while a flood is still cut off. Requests
+    # without valid credentials count per client address, at most 50 a second after 200.
+    rate_per_second: float = 1000.0
+    rate_burst: int = 2000
     auth_per_minute: float = 10.0  # /api/auth password attempts per minute per client address
     auth_burst: int = 10  # /api/auth attempts at once per client address
     turn_lease_seconds: float = 10.0  # a dead runner's agents are taken over after this long
@@ -183,8 +186,8 @@ class Config:
             max_running_turns=int(env.get("MEMGPT_MAX_RUNNING_TURNS", 64)),
             max_queued_turns=int(env.get("MEMGPT_MAX_QUEUED_TURNS", 256)),
             max_streams=int(env.get("MEMGPT_MAX_STREAMS", 64)),
-            rate_per_second=float(env.get("MEMGPT_RATE_PER_SECOND", 50.0)),
-            rate_burst=int(env.get("MEMGPT_RATE_BURST", 200)),
+            rate_per_second=float(env.get("MEMGPT_RATE_PER_SECOND", 1000.0)),
+            rate_burst=int(env.get("MEMGPT_RATE_BURST", 2000)),
             auth_per_minute=float(env.get("MEMGPT_AUTH_PER_MINUTE", 10.0)),
             auth_burst=int(env.get("MEMGPT_AUTH_BURST", 10)),
             turn_lease_seconds=float(env.get("MEMGPT_TURN_LEASE_SECONDS", 10.0)),

@@ -1,6 +1,8 @@
 """The application service over in-memory persistence: commands, rules and events."""
 
 from copy import deepcopy
+from dataclasses import asdict
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
@@ -21,7 +23,7 @@ from domain.errors import (
     UserAlreadyExists,
     UserNotFound,
 )
-from domain.messages import ToolCall
+from domain.messages import Message, ToolCall
 from domain.services.app import LAST_POSITION, CommandGroups, MemGPT
 from domain.users import User
 
@@ -207,3 +209,15 @@ def test_a_cached_agent_copied_for_a_command_shares_no_state_it_could_change(app
     assert agent.queued == [] and agent.core_memory != copied.core_memory and agent.llm_config != copied.llm_config
     assert agent.messages is not copied.messages and agent.messages == copied.messages
     assert len(agent.collect_events()) == 0 and agent.version == copied.version - 1
+
+
+def test_a_message_as_a_dict_has_every_field_and_reads_back() -> None:
+    now = datetime.now(UTC)
+    for message in (
+        Message(
+            uuid4(), "assistant", "Thinking.", now, tool_call=ToolCall("call_1", "send_message", '{"message": "Hi"}')
+        ),
+        Message(uuid4(), "function", '{"status": "OK"}', now, name="send_message", tool_call_id="call_1"),
+    ):
+        assert message.to_dict() == asdict(message)
+        assert Message.from_dict(message.to_dict()) == message

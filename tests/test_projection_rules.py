@@ -8,7 +8,6 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import Tracking
 
 from domain.agents import Agent
 from domain.users import User
@@ -17,9 +16,9 @@ from projections.base import Statement, View
 from projections.runner import VIEW_NAMES, VIEWS
 
 
-class _Recorder:
-    """Stands in for the views' recorder: a transaction per event keeps what was applied only if it
-    got to the end; `refuse` names a view whose rows the database refuses."""
+class _Store:
+    """Stands in for the views' store: a batch keeps what was applied only if it got to the end;
+    `refuse` names a view whose rows the database refuses."""
 
     def __init__(self, refuse: str | None = None, reached: dict[str, int] | None = None) -> None:
         self.views = VIEWS
@@ -33,18 +32,18 @@ class _Recorder:
         return {view.name: self.reached.get(view.name, 0) for view in self.views}
 
     @contextmanager
-    def event(self, tracking: Tracking, views: list[View]) -> Iterator[Any]:
+    def batch(self, position: int, views: list[View], careful: bool) -> Iterator[Any]:
         applied = []
 
-        def apply(view: View, statements: list[Statement], alone: bool) -> None:
+        def apply(view: View, statements: list[Statement]) -> None:
             if view.name == self.refuse and all(query is not base._SET_ASIDE_SQL for query, _ in statements):
                 self.tries += 1
                 raise ValueError("refused")
-            applied.append((view.name, tracking.notification_id, statements))
+            applied.append((view.name, statements))
 
         yield apply
         self.committed.extend(applied)
-        self.tracked.append((tracking.notification_id, [view.name for view in views]))
+        self.tracked.append((position, [view.name for view in views]))
 
 
 def _deleted() -> Agent.Deleted:
@@ -92,31 +91,34 @@ def test_an_event_a_view_refuses_is_retried_then_set_aside_while_the_others_appl
     view: View, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(base, "BACKOFF", 0.0)
-    event = _deleted()
-    recorder = _Recorder(refuse=view.name)
-    base.ViewsProjection(view=recorder).process_event(event, Tracking("memgpt", 42))  # type: ignore[arg-type]
-    assert recorder.tries == 1 + base.ATTEMPTS  # the one transaction of all views, then on its own
-    [(query, row)] = next(statements for name, _, statements in recorder.committed if name == view.name)
+    before, bad = _deleted(), _deleted()
+    store = _Store(refuse=view.name)
+    writer = base.ViewWriter(store)
+    writer.apply([(before, 41), (bad, 42)])
+    assert store.tries == 1 + 2 * base.ATTEMPTS  # the batch, then each event on its own, retried
+    [(query, row)] = store.committed[-len(VIEWS) :][VIEWS.index(view)][1]
     assert query is base._SET_ASIDE_SQL
     assert row[:3] == (view.name, 42, "memgpt.Agent.Deleted") and row[3] == "ValueError: refused"
-    others = [(name, statements) for name, _, statements in recorder.committed if name != view.name]
-    assert others == [(v.name, v.statements(event, 42)) for v in VIEWS if v is not view]
-    assert recorder.tracked == [(42, list(VIEW_NAMES))]
+    assert store.committed[-len(VIEWS) :] == [
+        (v.name, v.statements(bad, 42)) if v is not view else (v.name, [(query, row)]) for v in VIEWS
+    ]
+    assert store.tracked == [(41, list(VIEW_NAMES)), (42, list(VIEW_NAMES))]
+    assert writer.position == 42
 
 
-def test_an_event_is_applied_once_by_each_view_not_yet_past_it() -> None:
+def test_a_batch_is_applied_once_by_each_view_not_yet_past_each_event() -> None:
     from projections.messages import view
 
-    recorder = _Recorder(reached={view.name: 9})
-    projection = base.ViewsProjection(view=recorder)  # type: ignore[arg-type]
+    store = _Store(reached={view.name: 9})
+    writer = base.ViewWriter(store)
+    assert writer.position == 0
     first, second = _deleted(), _deleted()
-    projection.process_event(first, Tracking("memgpt", 7))
-    projection.process_event(second, Tracking("memgpt", 10))
-    behind = [v for v in VIEWS if v is not view]
-    assert recorder.committed == [
-        *[(v.name, 7, v.statements(first, 7)) for v in behind],
-        *[(v.name, 10, v.statements(second, 10)) for v in VIEWS],
+    writer.apply([(first, 7), (second, 10)])
+    assert store.committed == [
+        *[(v.name, v.statements(first, 7)) for v in VIEWS if v is not view],
+        *[(v.name, v.statements(second, 10)) for v in VIEWS],
     ]
-    assert recorder.tracked == [(7, [v.name for v in behind]), (10, list(VIEW_NAMES))]
-    projection.process_event(second, Tracking("memgpt", 10))  # delivered again: nothing applies it twice
-    assert recorder.tracked[-1] == (10, [])
+    assert store.tracked == [(10, list(VIEW_NAMES))]
+    assert writer.position == 10
+    writer.apply([(second, 10)])  # delivered again: nothing applies it twice
+    assert store.tracked[-1] == (10, [])

@@ -140,6 +140,7 @@ def rebuild(args: argparse.Namespace, config: Config) -> int:
     import psycopg
 
     import migrations
+    from domain.services.app import MemGPT
     from projections.runner import ProjectionsBusy
     from projections.runner import rebuild as rebuild_views
     from projections.set_aside import counts
@@ -149,7 +150,11 @@ def rebuild(args: argparse.Namespace, config: Config) -> int:
     try:
         dsn = database.start()
         migrations.apply(dsn)
-        reached = rebuild_views(dsn, eventsourcing_env(dsn))
+        store = MemGPT(env=eventsourcing_env(dsn))  # its mapper decodes the log
+        try:
+            reached = rebuild_views(dsn, store.mapper)
+        finally:
+            store.close()
         with psycopg.connect(dsn, autocommit=True) as conn:
             set_aside = counts(conn)
         print(f"Embedded {asyncio.run(_reembed(dsn, config))} passages")

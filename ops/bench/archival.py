@@ -54,7 +54,7 @@ async def run(dsn: str, sizes: list[int]) -> list[dict[str, object]]:
     migrations.apply(dsn)
     store = MemGPT(env=env)
     app = CommandGroups.on(store)
-    host = ProjectionHost(dsn, env)
+    host = ProjectionHost(dsn, store.mapper)
     host.start()
     rng = random.Random(7)
     user = uuid4()

@@ -128,14 +128,15 @@ async def run(dsn: str, home: Path, turns: int, agents: int) -> list[dict[str, A
                     for name, took in stages(current[agent]).items():
                         per_stage[name].append(took * 1000)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(client(a) for a in ids))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     rows = [
         {"stage": name, "median ms": round(statistics.median(v), 2), "mean ms": round(statistics.fmean(v), 2)}
         for name, v in per_stage.items()
     ]
     rows.append({"stage": "turns/s", "median ms": round(agents * turns / elapsed, 1), "mean ms": ""})
+    rows.append({"stage": "server CPU per turn", "median ms": "", "mean ms": round(cpu * 1000 / (agents * turns), 2)})
     return rows
 
 

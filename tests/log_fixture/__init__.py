@@ -127,12 +127,17 @@ def replay(dsn: str, events: list[dict[str, Any]]) -> dict[str, list[dict[str, A
     way `memgpt rebuild` does (`projections.runner.rebuild`); returns the views' dump.
     (The command's re-embedding step is left out: embeddings are not compared.)"""
     import migrations
+    from domain.services.app import MemGPT
     from projections.runner import rebuild
     from runtime.database import eventsourcing_env
 
     migrations.apply(dsn)
     load_events(dsn, events)
-    rebuild(dsn, eventsourcing_env(dsn), timeout=120)
+    store = MemGPT(env=eventsourcing_env(dsn))
+    try:
+        rebuild(dsn, store.mapper)
+    finally:
+        store.close()
     return dump_views(dsn)
 
 
