@@ -296,7 +296,10 @@ class PromptRecorder(PostgresApplicationRecorder):
         """The library's insert, without psycopg's pipeline mode: pipelined, a statement of more
         than ~1 MB (a large document's passages) stalled forever, mid-send, while holding the events
         table's lock, and with it every write of every tenant. Unpipelined it costs the few
-        round trips of the lock and the notify, on the same connection and transaction."""
+        round trips of the lock and the notify, on the same connection and transaction. A save
+        with nothing to record (a command that found nothing to do) takes no connection at all."""
+        if not stored_events and kwargs.get("tracking") is None:
+            return None
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._insert_events(curs, stored_events, **kwargs)
             if not stored_events:

@@ -7,7 +7,7 @@ from tests.fake_llm import FakeLLM
 from tests.support import Server, create_agent, new_user, say, waits_for
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-STAGES = ("queued", "start", "model", "step_save", "end", "turn")
+STAGES = ("queued", "start", "model", "step_save", "turn")  # a turn that ends well: its end is saved with its last step
 
 
 def scrape(c: httpx.Client) -> Samples:
@@ -56,6 +56,8 @@ def test_one_turn_shows_in_every_stage_and_in_the_requests(chat_server: Server, 
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
     for stage in STAGES:
         assert value(after, "memgpt_turn_stage_seconds_count", stage=stage) >= 1, stage
+    ends = [value(samples, "memgpt_turn_stage_seconds_count", stage="end") for samples in (before, after)]
+    assert ends[0] == ends[1]  # no save of its own for the end of a turn whose last step ended it
     assert value(after, "memgpt_turn_stage_seconds_count", stage="turn") > value(
         before, "memgpt_turn_stage_seconds_count", stage="turn"
     )

@@ -56,7 +56,10 @@ async def chat(services: Services, args: argparse.Namespace) -> None:
         user_id = cfg.default_user_id
         agent_id, name = await _agent_id(services, user_id, args)
         turns = TurnFollower(
-            Commands(services.watch, cfg.view_wait_seconds, services.metrics), services.tail, cfg.turn_timeout
+            Commands(services.watch, cfg.view_wait_seconds, services.metrics),
+            services.tail,
+            cfg.turn_timeout,
+            services.turns.wake if services.turns else None,
         )
         print(f"Chatting with {name} ({agent_id}). /memory shows its memory, /exit leaves.", flush=True)
         while True:

@@ -1,5 +1,6 @@
 """Turns: queued messages, and the events of each step a runner records."""
 
+from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -78,10 +79,12 @@ class TurnCommands(CommandGroup):
         outcome: step.Outcome | None,
         thoughts: str | None = None,
         timing: dict[str, float] | None = None,
+        finishes: Callable[[Agent], bool] | None = None,
     ) -> Agent:
         """One step's events, saved together: what the model said, the calls it made that did not
         run, what its function returned, and the core-memory edit it made, so memory never
-        disagrees with the messages."""
+        disagrees with the messages. If `finishes(agent)` says the turn ends with this step, its
+        end is saved with it (one save fewer per turn; the turn's last event is still its end)."""
         agent = self._running(agent_id)
         assistant, result = step.step_messages(reply, outcome, (uuid4(), uuid4()), utc_now(), thoughts)
         agent.speak(turn_id, assistant, reply.usage, timing)
@@ -93,6 +96,8 @@ class TurnCommands(CommandGroup):
                 agent.edit_memory_by_function(turn_id, outcome.core_memory)
             if outcome.passages:
                 agent.insert_passages([{"id": uuid4(), "text": text} for text in outcome.passages])
+        if finishes is not None and finishes(agent):
+            agent.complete_turn(turn_id)
         self.save(agent)
         return agent
 

@@ -6,8 +6,8 @@ The whole server in one process (`bootstrap` + the Falcon app driven by falcon.t
 PostgreSQL, the real turn runner, log tail and views; a model that answers at once). The turn
 commands, the model and the wait for the views are wrapped in timers, so each turn splits into:
 queueing (the message's save), pick-up (from that commit to the runner starting the turn: log
-tail, lease), start (loading the agent and saving TurnStarted), model, step save, end save, reply
-read (from the end's commit until the request saw it on the tail), view wait, and the rest of
+tail, lease), start (loading the agent and saving TurnStarted), model, step save, end save (0 where
+the last step saved the turn's end), reply read (from the end's commit until the request saw it on the tail), view wait, and the rest of
 the request. With --agents N, N clients each send turns to their own agent at once. Run it under
 `py-spy record --threads --idle -- python ops/bench/turn_stages.py` for the profile.
 """
@@ -64,14 +64,15 @@ class Timed:
 
 
 def stages(s: Stamps) -> dict[str, float]:
+    ended = s.get("end_turn>", s["record_step>"])  # a turn's last step saves its end too
     return {
         "queue save": s["queue_turn>"] - s["queue_turn<"],
         "pick-up": s["start_next_turn<"] - s["queue_turn>"],
         "start (load + save)": s["start_next_turn>"] - s["start_next_turn<"],
         "model": s["model>"] - s["model<"],
         "step save": s["record_step>"] - s["record_step<"],
-        "end save": s["end_turn>"] - s["end_turn<"],
-        "reply read (tail)": s["wait<"] - s["end_turn>"],
+        "end save": s["end_turn>"] - s["end_turn<"] if "end_turn<" in s else 0.0,
+        "reply read (tail)": s["wait<"] - ended,
         "view wait": s["wait>"] - s["wait<"],
         "whole request": s["request>"] - s["request<"],
     }
@@ -124,6 +125,8 @@ async def run(dsn: str, home: Path, turns: int, agents: int) -> list[dict[str, A
                 r = await c.post("/api/agents/message", json=body, headers=AUTH)
                 assert r.status_code == 200, r.text
                 current[agent]["request>"] = time.perf_counter()
+                while "record_step>" not in current[agent]:  # the reply can come before the save returns
+                    await asyncio.sleep(0.001)
                 if n >= 3:  # the first turns warm caches and connections
                     for name, took in stages(current[agent]).items():
                         per_stage[name].append(took * 1000)

@@ -5,7 +5,7 @@ the runner, so it works the same whichever process runs the turn.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from uuid import UUID
 
@@ -27,14 +27,21 @@ class UnknownEventId(ValueError):
 class TurnFollower:
     """Queues turns and follows them on the log."""
 
-    def __init__(self, commands: Commands, tail: LogTail, turn_timeout: float) -> None:
+    def __init__(
+        self, commands: Commands, tail: LogTail, turn_timeout: float, wake: Callable[[UUID, UUID], None] | None = None
+    ) -> None:
         self._run = commands
         self._tail = tail
         self._timeout = turn_timeout
+        self._wake = wake  # this process's turn runner, if it runs turns
 
-    async def queue(self, command: Any, *args: Any) -> tuple[UUID, int]:
-        """Run a command that queues a turn; returns the turn and the log position to follow from."""
-        return await self._run.positioned(command, *args)
+    async def queue(self, command: Any, user_id: UUID, agent_id: UUID, *args: Any) -> tuple[UUID, int]:
+        """Run a command that queues a turn (`command(user_id, agent_id, *args)` returns its id);
+        returns the turn and the log position to follow from."""
+        turn_id, position = await self._run.positioned(command, user_id, agent_id, *args)
+        if self._wake is not None:
+            self._wake(agent_id, turn_id)
+        return turn_id, position
 
     async def events(
         self, agent_id: UUID, turn_id: UUID, after: int

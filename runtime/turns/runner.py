@@ -32,6 +32,8 @@ log = structlog.get_logger(__name__)
 
 SWEEP_SECONDS = 3.0
 RENEWALS_PER_TERM = 3  # leases are renewed this many times per lease term
+_WOKEN_KEPT = 10_000
+LINGER_SECONDS = 2.0  # how long an idle drive keeps its agent's lease, waiting for the next message
 
 
 class TurnRunner:
@@ -57,6 +59,8 @@ class TurnRunner:
         self._active: dict[UUID, asyncio.Task[None]] = {}
         self._again: set[UUID] = set()
         self._held: set[UUID] = set()  # agents whose lease this runner holds
+        self._woken: set[UUID] = set()  # turns queued by this process and taken up at once
+        self._lingering: dict[UUID, asyncio.Event] = {}  # drives waiting a little for more work
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -76,9 +80,19 @@ class TurnRunner:
         """Agents this runner is driving now: running their queued turns, or about to."""
         return len(self._active)
 
+    def wake(self, agent_id: UUID, turn_id: UUID) -> None:
+        """A turn this process has just queued: take it up now, rather than when the log tail
+        brings its TurnQueued back a notification later (which is then passed over)."""
+        if len(self._woken) >= _WOKEN_KEPT:  # bounded, should the tail never bring some back
+            self._woken.clear()
+        self._woken.add(turn_id)
+        self.schedule(agent_id)
+
     def schedule(self, agent_id: UUID) -> None:
         if agent_id in self._active:
             self._again.add(agent_id)  # the running drive re-checks the queue before it stops
+            if (lingering := self._lingering.get(agent_id)) is not None:
+                lingering.set()
             return
         self._active[agent_id] = asyncio.create_task(self._drive(agent_id), name=f"turns-{agent_id}")
 
@@ -89,7 +103,10 @@ class TurnRunner:
                 _, event = await sub.queue.get()
                 if isinstance(event, Agent.TurnQueued):
                     self._metrics.turn_queued(event.turn_id, event.timestamp)
-                    self.schedule(event.originator_id)
+                    if event.turn_id in self._woken:
+                        self._woken.discard(event.turn_id)  # already taken up (`wake`)
+                    else:
+                        self.schedule(event.originator_id)
         finally:
             self._tail.unsubscribe(sub)
 
@@ -105,6 +122,21 @@ class TurnRunner:
             except Exception:  # a failed sweep is retried on the next tick; log and go on
                 log.exception("turns.sweep_failed")
             await asyncio.sleep(SWEEP_SECONDS)
+
+    async def _more_soon(self, agent_id: UUID) -> bool:
+        """Whether more work came for the agent while its drive held on to the lease a little
+        (`LINGER_SECONDS`): a conversation's next message usually follows its reply at once, and
+        keeping the lease spares it a claim and a release, two round trips per turn."""
+        if agent_id not in self._again:
+            lingering = self._lingering[agent_id] = asyncio.Event()
+            try:
+                await asyncio.wait_for(lingering.wait(), LINGER_SECONDS)
+            except TimeoutError:
+                return False
+            finally:
+                self._lingering.pop(agent_id, None)
+        self._again.discard(agent_id)
+        return True
 
     async def _renew(self) -> None:
         """Renews the leases of every running drive; a drive whose lease was lost (this process
@@ -134,8 +166,11 @@ class TurnRunner:
                     return  # another process runs this agent; its drive sees the new turn
                 self._held.add(agent_id)
                 try:
-                    while (agent := await self._metrics.save(self._turns.start_next_turn, agent_id)) is not None:
-                        await self._turn(agent)
+                    while True:
+                        while (agent := await self._metrics.save(self._turns.start_next_turn, agent_id)) is not None:
+                            await self._turn(agent)
+                        if not await self._more_soon(agent_id):
+                            break
                 finally:
                     self._held.discard(agent_id)
                     await self._leases.release(agent_id)
@@ -161,7 +196,9 @@ class TurnRunner:
                 asked = time.monotonic()
                 reply = await model.complete(prompt.chat_messages(agent), prompt.tools(agent))
                 timing = {"model_seconds": round(time.monotonic() - asked, 3)}
-                agent, more = await self._step(agent, turn_id, reply, timing)
+                agent, more = await self._step(agent, turn_id, reply, timing, model)
+                if agent.current_turn != turn_id:
+                    break  # the step ended the turn (saved with it)
                 agent, warned = await self._warn_if_full(agent, turn_id, model)
                 if more:
                     agent = await self._metrics.save(self._turns.heartbeat, agent.id, turn_id, step.HEARTBEATS[more])
@@ -177,15 +214,17 @@ class TurnRunner:
         except Exception:  # the turn must end visibly, whatever went wrong inside it
             log.exception("turn.crashed", agent_id=str(agent.id), turn_id=str(turn_id))
             failure = "The turn failed because of an internal error."
-        await self._metrics.save(self._turns.end_turn, agent.id, turn_id, failure)
+        if agent.current_turn == turn_id:  # not already ended by its last step
+            await self._metrics.save(self._turns.end_turn, agent.id, turn_id, failure)
         self._metrics.turn_stages.labels("turn").observe(time.monotonic() - started)
         log.info("turn.ended", agent_id=str(agent.id), turn_id=str(turn_id), failure=failure)
 
     async def _step(
-        self, agent: Agent, turn_id: UUID, reply: step.Reply, timing: dict[str, float]
+        self, agent: Agent, turn_id: UUID, reply: step.Reply, timing: dict[str, float], model: ChatModel
     ) -> tuple[Agent, str | None]:
         """Run the first function the model called and record the step; says why another step
-        follows (`step.FAILED`, `REQUESTED`, `CUT`), or None."""
+        follows (`step.FAILED`, `REQUESTED`, `CUT`), or None. A step after which nothing follows
+        (no reason, no memory warning due) ends the turn in the same save."""
         step.check_reply(reply)
         call, outcome = None, None
         if reply.call is not None:
@@ -203,8 +242,12 @@ class TurnRunner:
         if reply.skipped:
             log.warning("turn.calls_skipped", agent_id=str(agent.id), turn_id=str(turn_id), count=len(reply.skipped))
         thoughts = call.inner_thoughts if call else None
-        agent = await self._metrics.save(self._turns.record_step, agent.id, turn_id, reply, outcome, thoughts, timing)
-        return agent, step.next_step(reply, call, outcome)
+        more = step.next_step(reply, call, outcome)
+        finishes = None if more else (lambda after: not self._needs_warning(after, model))
+        agent = await self._metrics.save(
+            self._turns.record_step, agent.id, turn_id, reply, outcome, thoughts, timing, finishes
+        )
+        return agent, more
 
     def _chunked(self, agent: Agent, texts: tuple[str, ...]) -> list[str]:
         """Long inserts become several passages of at most `embedding_chunk_size` tokens."""
@@ -223,9 +266,15 @@ class TurnRunner:
             agent = await self._metrics.save(self._turns.summarize, agent.id, turn_id, [m.id for m in hidden], summary)
         return agent
 
-    async def _warn_if_full(self, agent: Agent, turn_id: UUID, model: ChatModel) -> tuple[Agent, bool]:
+    @staticmethod
+    def _needs_warning(agent: Agent, model: ChatModel) -> bool:
+        """Whether the prompt has grown past the warning line since the last summary."""
+        if agent.warned:
+            return False
         window = LLMConfig.from_dict(agent.llm_config).window
-        used = model.count_tokens(prompt.chat_messages(agent), prompt.tools(agent))
-        if agent.warned or used <= prompt.WARNING_FRACTION * window:
+        return model.count_tokens(prompt.chat_messages(agent), prompt.tools(agent)) > prompt.WARNING_FRACTION * window
+
+    async def _warn_if_full(self, agent: Agent, turn_id: UUID, model: ChatModel) -> tuple[Agent, bool]:
+        if not self._needs_warning(agent, model):
             return agent, False
         return await self._metrics.save(self._turns.warn_memory, agent.id, turn_id), True
