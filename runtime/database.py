@@ -8,6 +8,7 @@ pgvector new enough) so that an operator gets one line saying what to fix instea
 from the middle of a migration.
 """
 
+import functools
 import re
 import threading
 import warnings
@@ -21,7 +22,6 @@ import psycopg
 import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
-from eventsourcing.utils import retry
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 log = structlog.get_logger(__name__)
@@ -265,10 +265,11 @@ def eventsourcing_env(dsn: str) -> dict[str, str]:
         # Serialises inserts with a table lock so `notification_id > last` tailing has no gaps.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
         # The library's pool: wait at most a second for a connection (its "connect timeout" is the
-        # pool's wait, in whole seconds), and test a pooled connection before handing it out, so a
-        # connection the database dropped is replaced instead of failing the request after it.
+        # pool's wait, in whole seconds). Connections are not tested before each use (a round trip
+        # per load and per save); a statement that meets a dropped one is tried once more after
+        # the pool has dropped every connection the database closed (`PromptRecorder`).
         "POSTGRES_CONNECT_TIMEOUT": "1",
-        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_PRE_PING": "n",
         # Agents stay loaded between commands: a command reads only the events saved after the
         # cached version (by any process), instead of the last snapshot and up to 99 events.
         # The library hands each command a copy, so a refused command leaves no trace in it.
@@ -278,20 +279,31 @@ def eventsourcing_env(dsn: str) -> dict[str, str]:
 
 
 def _once_more(method: Any) -> Any:
-    """The library's statement, tried twice instead of ten times 0.2 s apart."""
-    return retry((InterfaceError, OperationalError), max_attempts=2, wait=0.1)(method.__wrapped__)
+    """`method`, tried twice (the library tries ten times 0.2 s apart); before the second try the
+    pool tests its idle connections and drops those the database closed (a restart closes them
+    all), so the second try gets a working connection if the database is there."""
+
+    @functools.wraps(method)
+    def tried(recorder: "PromptRecorder", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(recorder, *args, **kwargs)
+        except (InterfaceError, OperationalError):
+            recorder.datastore.pool.check()
+            return method(recorder, *args, **kwargs)
+
+    return tried
 
 
 class PromptRecorder(PostgresApplicationRecorder):
     """The event store, failing fast when the database goes away.
 
     The library retries every statement ten times when a connection breaks, so a request that
-    was inside a save or a load when PostgreSQL died answered only after ~12 s. Its pool already
-    tests a connection before lending it (POSTGRES_PRE_PING), so one more try covers a dropped
-    connection; after that the request answers 503 and its client retries.
+    was inside a save or a load when PostgreSQL died answered only after ~12 s. Here a statement
+    is tried once more, on a connection the pool has just tested (`_once_more`); after that the
+    request answers 503 and its client retries.
     """
 
-    @retry((InterfaceError, OperationalError), max_attempts=2, wait=0.1)
+    @_once_more
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """The library's insert, without psycopg's pipeline mode: pipelined, a statement of more
         than ~1 MB (a large document's passages) stalled forever, mid-send, while holding the events
@@ -307,9 +319,9 @@ class PromptRecorder(PostgresApplicationRecorder):
             self._insert_stored_events(curs, stored_events, **kwargs)
             return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
-    select_events = _once_more(PostgresAggregateRecorder.select_events)
-    select_notifications = _once_more(PostgresApplicationRecorder.select_notifications)
-    max_notification_id = _once_more(PostgresApplicationRecorder.max_notification_id)
+    select_events = _once_more(PostgresAggregateRecorder.select_events.__wrapped__)
+    select_notifications = _once_more(PostgresApplicationRecorder.select_notifications.__wrapped__)
+    max_notification_id = _once_more(PostgresApplicationRecorder.max_notification_id.__wrapped__)
 
 
 def bound_reconnects(app: Any) -> None:

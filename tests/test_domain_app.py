@@ -221,3 +221,25 @@ def test_a_message_as_a_dict_has_every_field_and_reads_back() -> None:
     ):
         assert message.to_dict() == asdict(message)
         assert Message.from_dict(message.to_dict()) == message
+
+
+def test_a_last_step_saves_the_turns_end_with_it_only_when_told_it_finishes(app: CommandGroups) -> None:
+    agent = _agent(app, uuid4())
+    reply = step.Reply("Answering.", (ToolCall("call_1", "send_message", '{"message": "Hi"}'),))
+    outcome = step.Outcome("success", "None", shown="Hi")
+    seen: list[Agent] = []
+    for finishes in (False, True):
+        turn_id = app.turns.queue_turn(agent.user_id, agent.id, "user", "hello")
+        assert app.turns.start_next_turn(agent.id) is not None
+        before = app.store.recorder.max_notification_id() or 0
+        after = app.turns.record_step(
+            agent.id, turn_id, reply, outcome, finishes=lambda a, done=finishes: seen.append(a) or done
+        )
+        notes = app.store.recorder.select_notifications(before + 1, 10)
+        saved = [type(app.store.mapper.to_domain_event(n)).__name__ for n in notes]
+        assert seen[-1].messages[-1].role == "function"  # it is asked once the step's messages are in
+        if finishes:
+            assert after.current_turn is None and saved == ["AssistantSpoke", "FunctionReturned", "TurnCompleted"]
+        else:
+            assert after.current_turn == turn_id and saved == ["AssistantSpoke", "FunctionReturned"]
+            app.turns.end_turn(agent.id, turn_id)
