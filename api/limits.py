@@ -95,7 +95,10 @@ class RateLimits:
             if wait:
                 raise too_many("Too many password attempts from this address; retry later.", wait)
             req.context.auth_attempt = True
-        elif not self._known_key(req) and (wait := self._anonymous.wait(address)):
+        elif self._known_key(req):
+            if wait := self._keys.wait(self._key(req)):  # a key revoked since is limited as itself
+                raise too_many("Too many requests with this key; retry later.", wait)
+        elif wait := self._anonymous.wait(address):
             raise too_many("Too many requests without valid credentials from this address; retry later.", wait)
 
     async def process_resource(self, req: Request, resp: Response, resource: Any, params: dict) -> None:
@@ -110,7 +113,10 @@ class RateLimits:
             if resp.status_code == 200:  # a right password costs no attempt
                 self._auth.give_back(self._address(req))
         elif getattr(req.context, "principal", None) is None and resp.status_code != 429:
-            self._anonymous.take(self._address(req))
+            if self._known_key(req):  # revoked: it costs its own bucket, never its address's others
+                self._keys.take(self._key(req))
+            else:
+                self._anonymous.take(self._address(req))
 
     @staticmethod
     def _key(req: Request) -> str:

@@ -238,3 +238,19 @@ def test_a_hung_embedding_endpoint_leaves_other_users_passages_searchable(server
         hanging.script(tool_reply("archival_memory_search", {"query": "Ada's cat", "request_heartbeat": False}))
         returns = [m for m in say(c, aid, "what is the cat called?") if "function_return" in m]
     assert returns and "Ziggy" in returns[0]["function_return"], returns
+
+
+def test_a_revoked_keys_flood_leaves_its_address_room_for_new_keys(server_for: Any, hanging: HangingLLM) -> None:
+    server = server_for(hanging)  # the server's default limits
+    revoked = _user(server)
+    with server.client(revoked) as c:
+        assert c.get("/api/agents").status_code == 200
+    with server.client() as admin:
+        assert admin.delete("/admin/users/keys", params={"api_key": revoked}).status_code == 200
+    with server.client(revoked) as c:  # more than an address's allowance without credentials (200)
+        assert {c.get("/api/agents").status_code for _ in range(300)} == {401}
+    with server.client(_user(server)) as c:  # a new key from the same address is served
+        assert c.get("/api/agents").status_code == 200
+    with server.client("sk-never-issued") as c:  # while keys never issued still meet the address's limit
+        codes = [c.get("/api/agents").status_code for _ in range(250)]
+        assert codes[0] == 401 and codes[-1] == 429, codes

@@ -4,14 +4,16 @@ optimistic-concurrency retries and the look-ups of users, agents and name claims
 
 import functools
 import random
+import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, Repository
 from eventsourcing.persistence import IntegrityError, Recording, Transcoder, Transcoding
 
 from domain import names
@@ -64,6 +66,49 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_STRIPES = 64  # locks shared by the cached aggregates (by id): bounded, and rarely contended
+
+
+class _CopyingCache(LRUCache[UUID, Any]):
+    """The aggregate cache, keeping copies of its own: the library caches the very object a command
+    saved, which that command's caller may still be reading when another thread fast-forwards it."""
+
+    def __init__(self, maxsize: int, lock_of: Callable[[UUID], threading.RLock]) -> None:
+        super().__init__(maxsize)
+        self._lock_of = lock_of
+
+    def put(self, key: UUID, value: Any) -> Any:
+        with self._lock_of(key):
+            return super().put(key, deepcopy(value))
+
+
+class ThreadSafeRepository(Repository[UUID]):
+    """The library's repository, its aggregate cache made safe for the threads commands run on.
+
+    The library fast-forwards a cached aggregate in place under a lock, but copies it for the
+    caller outside that lock: a copy taken while another thread fast-forwarded the same aggregate
+    failed ("dictionary changed size during iteration", a user deleted while keys were issued).
+    Here a cached aggregate is fast-forwarded and copied under one lock, and the cache holds
+    copies only (`_CopyingCache`)."""
+
+    def __init__(self, *args: Any, cache_maxsize: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, cache_maxsize=cache_maxsize, **kwargs)
+        self._locks = tuple(threading.RLock() for _ in range(_STRIPES))
+        if cache_maxsize:
+            self.cache = _CopyingCache(cache_maxsize, self._lock_of)
+
+    def _lock_of(self, aggregate_id: UUID) -> threading.RLock:
+        return self._locks[hash(aggregate_id) % _STRIPES]
+
+    def get(self, aggregate_id: UUID, *, version: int | None = None, **kwargs: Any) -> Any:
+        if self.cache is None or version is not None:
+            return super().get(aggregate_id, version=version, **kwargs)
+        copy = kwargs.pop("deepcopy_from_cache", True)
+        with self._lock_of(aggregate_id):
+            cached = super().get(aggregate_id, deepcopy_from_cache=False, **kwargs)
+            return deepcopy(cached) if copy else cached
+
+
 class MemGPT(Application[UUID]):
     """The one Application: where events are stored and aggregates loaded. Commands live in the
     groups built on it (`domain.services.app.CommandGroups`)."""
@@ -74,6 +119,18 @@ class MemGPT(Application[UUID]):
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(MessageAsDict())
+
+    def construct_repository(self) -> Repository[UUID]:
+        """The library's repository, as the library configures it, made safe for threads."""
+        library = super().construct_repository()
+        return ThreadSafeRepository(
+            event_store=library.event_store,
+            snapshot_store=library.snapshot_store,
+            cache_maxsize=getattr(library.cache, "maxsize", None),
+            fastforward=library.fastforward,
+            fastforward_skipping=library.fastforward_skipping,
+            deepcopy_from_cache=library.deepcopy_from_cache,
+        )
 
     def construct_mapper(self) -> AuditedMapper:
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=AuditedMapper)
