@@ -2,6 +2,8 @@
 
 import json
 
+import psycopg
+
 from tests.fake_llm import FakeLLM, tool_reply
 from tests.support import Server, create_agent, kinds, say, sse_events
 
@@ -229,3 +231,26 @@ def test_the_model_endpoint_is_retried_and_a_dead_one_ends_the_turn_cleanly(
         r = c.post("/api/agents/message", json={"agent_id": dead, "message": "hi", "stream": True})
         assert sse_events(r)[-1][1]["internal_error"].startswith("The model endpoint is unavailable")
         assert ("assistant_message", "echo: after") in kinds(say(c, aid, "after"))
+
+
+def test_only_the_queued_message_carries_its_requests_cause_not_the_turn_it_starts(
+    chat_server: Server, fresh_llm: FakeLLM, dsn: str
+) -> None:
+    with chat_server.client() as c:
+        aid = create_agent(c, name="Caused")
+        for n in range(2):  # the second turn is taken up by the drive the first request woke
+            r = c.post(
+                "/api/agents/message",
+                json={"agent_id": aid, "message": f"hello {n}", "stream": False},
+                headers={"X-Request-ID": f"req-turn-{n}"},
+            )
+            assert r.status_code == 200, r.text
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT topic, state FROM memgpt_events WHERE originator_id = %s ORDER BY notification_id", (aid,)
+        ).fetchall()
+    causes = [(topic.rpartition(".")[2], json.loads(bytes(state)).get("caused_by")) for topic, state in rows]
+    queued = [cause["client_request_id"] for topic, cause in causes if topic == "TurnQueued"]
+    assert queued == ["req-turn-0", "req-turn-1"]
+    ran = [(topic, cause) for topic, cause in causes if topic in ("TurnStarted", "AssistantSpoke", "TurnCompleted")]
+    assert len(ran) == 6 and all(cause is None for _, cause in ran), ran

@@ -14,8 +14,9 @@ events against one on a new agent, and its RSS with 1,000 / 10,000 / 100,000 idl
 database, restarted before each reading (the first --api-agents made through the API, the rest in
 bulk: `idle_agents.py`). Without --pg-uri an embedded PostgreSQL 16 starts in a temporary
 directory with `track_commit_timestamp` on, which dates each event's commit; with a server that
-lacks it the commit delay is not measured. The per-key limits (rate, running turns, streams) are
-lifted: each server's load comes from one key. Prints Markdown tables as docs/benchmarks.md has them.
+lacks it the commit delay is not measured. Both servers run on their default settings: this
+server's per-key limits (rate, running turns, streams) leave room for one user's 64 agents.
+Prints Markdown tables as docs/benchmarks.md has them.
 """
 
 import argparse

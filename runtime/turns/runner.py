@@ -8,6 +8,7 @@ runner, once the dead runner's lease expired, before it opens the next one.
 """
 
 import asyncio
+import contextvars
 import time
 from dataclasses import replace
 from uuid import UUID
@@ -94,7 +95,11 @@ class TurnRunner:
             if (lingering := self._lingering.get(agent_id)) is not None:
                 lingering.set()
             return
-        self._active[agent_id] = asyncio.create_task(self._drive(agent_id), name=f"turns-{agent_id}")
+        # A context of its own: a drive woken by a request must not carry that request's context
+        # (its audit cause, log fields, positions) into the events and logs of the turns it runs.
+        self._active[agent_id] = asyncio.create_task(
+            self._drive(agent_id), name=f"turns-{agent_id}", context=contextvars.Context()
+        )
 
     async def _follow(self) -> None:
         sub = self._tail.subscribe(None)
