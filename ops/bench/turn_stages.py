@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
@@ -78,7 +79,9 @@ def stages(s: Stamps) -> dict[str, float]:
     }
 
 
-async def run(dsn: str, home: Path, turns: int, agents: int) -> list[dict[str, Any]]:
+async def run(dsn: str, home: Path, turns: int, agents: int, threads: int | None) -> list[dict[str, Any]]:
+    if threads:  # the commands' worker threads (asyncio's default: the CPUs + 4)
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads))
     cfg = Config.from_env({"MEMGPT_PG_URI": dsn, "MEMGPT_HOME": str(home), "MEMGPT_SERVER_PASS": PASSWORD})
     model = InstantModel()
     services = bootstrap(cfg, models=model)
@@ -148,12 +151,13 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=100)
     parser.add_argument("--agents", type=int, default=1)
     parser.add_argument("--pg-uri", default=None)
+    parser.add_argument("--threads", type=int, default=None, help="worker threads for commands")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="memgpt-bench-"))
     database = Database(args.pg_uri, home / "db")
     try:
         dsn = fresh_database(database.start())
-        rows = asyncio.run(run(dsn, home, args.turns, args.agents))
+        rows = asyncio.run(run(dsn, home, args.turns, args.agents, args.threads))
     finally:
         database.stop()
     print_table(rows)
