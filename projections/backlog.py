@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
-from projections.base import tracking_table
+from projections.base import position_of
 from projections.runner import VIEW_NAMES
 
 
@@ -22,14 +22,7 @@ class Backlog:
 _READ = sql.SQL(
     "SELECT (SELECT coalesce(max(notification_id), 0) FROM memgpt_events),"
     " (SELECT coalesce(sum(queued_turns), 0) FROM view_agents WHERE queued_turns > 0 OR turn_open), {}"
-).format(
-    sql.SQL(", ").join(
-        sql.SQL("coalesce((SELECT notification_id FROM {} WHERE application_name = 'memgpt'), 0)").format(
-            tracking_table(name)
-        )
-        for name in VIEW_NAMES
-    )
-)
+).format(sql.SQL(", ").join(position_of(name) for name in VIEW_NAMES))
 
 
 class Backlogs:

@@ -42,7 +42,6 @@ BACKOFF = 0.2  # seconds before the second try; doubles after each failure
 
 APPLICATION = "memgpt"  # the tracking rows' application_name (the event store's name)
 EVERY_VIEW = "*"  # announced in place of a view's name: every view has reached the position
-_POSITION = sql.SQL("SELECT notification_id FROM {} WHERE application_name = %s")
 _TRACK = sql.SQL(
     "INSERT INTO {} (application_name, notification_id) VALUES (%s, %s)"
     " ON CONFLICT (application_name) DO UPDATE SET notification_id = EXCLUDED.notification_id"
@@ -62,6 +61,13 @@ def describe(error: BaseException) -> str:
 def tracking_table(view: str) -> sql.Identifier:
     """Where the library keeps a view's position: it names the table after the projection."""
     return sql.Identifier(f"{view}_tracking")
+
+
+def position_of(view: str) -> sql.Composed:
+    """SQL for the log position a view has applied everything up to (0: nothing yet)."""
+    return sql.SQL("coalesce((SELECT notification_id FROM {} WHERE application_name = {}), 0)").format(
+        tracking_table(view), sql.Literal(APPLICATION)
+    )
 
 
 def delete(table: str, column: str, value: Any) -> Statement:
@@ -112,11 +118,10 @@ class ViewStore:
 
     def positions(self) -> dict[str, int]:
         """The log position each view has applied everything up to (0: nothing yet)."""
-        reached = {}
-        for view in self.views:
-            row = self.conn.execute(_POSITION.format(tracking_table(view.name)), (APPLICATION,)).fetchone()
-            reached[view.name] = int(row[0] or 0) if row else 0
-        return reached
+        query = sql.SQL("SELECT {}").format(sql.SQL(", ").join(position_of(view.name) for view in self.views))
+        row = self.conn.execute(query).fetchone()
+        assert row is not None  # a SELECT of subqueries always has its one row
+        return {view.name: int(position) for view, position in zip(self.views, row, strict=True)}
 
     @contextmanager
     def batch(self, position: int, views: list[View], careful: bool) -> Iterator[Apply]:

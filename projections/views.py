@@ -11,7 +11,7 @@ from psycopg.abc import Query
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from projections.base import tracking_table
+from projections.base import position_of
 from projections.runner import VIEW_NAMES
 
 INT64_MAX = 2**63 - 1
@@ -38,14 +38,7 @@ _READINESS = sql.SQL(
     "SELECT (SELECT coalesce(max(notification_id), 0) FROM memgpt_events) AS head,"
     " (SELECT coalesce(array_agg(version ORDER BY version), '{{}}') FROM schema_migrations) AS applied,"
     " (SELECT min(position) FROM ({}) AS tracking(position)) AS slowest"
-).format(
-    sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT coalesce((SELECT notification_id FROM {} WHERE application_name = 'memgpt'), 0)").format(
-            tracking_table(name)
-        )
-        for name in VIEW_NAMES
-    )
-)
+).format(sql.SQL(" UNION ALL ").join(sql.SQL("SELECT {}").format(position_of(name)) for name in VIEW_NAMES))
 
 
 class Views:
