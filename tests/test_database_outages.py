@@ -359,3 +359,27 @@ def test_ready_says_not_ready_while_migrations_are_pending(server: Server, dsn: 
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", row)
     assert httpx.get(server.url + "/ready", timeout=10).status_code == 200
+
+
+def test_the_first_write_and_read_after_a_restart_need_no_retry_from_the_client(own_pg: Postgres) -> None:
+    """Connections are not pinged before each use: every connection pooled before a restart is
+    dead after it, and the first statements to meet them must still succeed, not answer 503."""
+    import migrations
+    from domain.services.app import CommandGroups, MemGPT
+    from runtime.database import bound_reconnects, eventsourcing_env
+
+    dsn = fresh_database(own_pg.uri)
+    migrations.apply(dsn)
+    store = MemGPT(env=eventsourcing_env(dsn))
+    bound_reconnects(store)
+    groups = CommandGroups.on(store)
+    try:
+        users = [groups.accounts.create_user(None, None)[0] for _ in range(3)]  # the pool holds connections
+        own_pg.kill()
+        own_pg.start()
+        after, _ = groups.accounts.create_user(None, None)  # a save on a pool of dead connections
+        assert store.repository.get(after).id == after
+        store.repository.cache.clear()  # nothing cached: each read goes to the database
+        assert [store.repository.get(u).id for u in users] == users
+    finally:
+        store.close()
