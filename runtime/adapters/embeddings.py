@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import httpx
 
 from domain.configs import EmbeddingConfig
+from runtime.adapters import wire
 from runtime.endpoints import EndpointRefused, Endpoints
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
@@ -129,14 +130,17 @@ class OpenAIEmbedder:
             headers |= host
         try:
             response = await self._http.post(
-                url, json={"model": self._model, "input": texts}, headers=headers, extensions=extensions
+                url,
+                content=wire.dumps({"model": self._model, "input": texts}),
+                headers=headers | wire.HEADERS,
+                extensions=extensions,
             )
         except httpx.HTTPError as e:
             raise EmbeddingUnavailable(f"The embedding endpoint is unreachable: {type(e).__name__}") from None
         if response.status_code != 200:
             raise EmbeddingUnavailable(f"The embedding endpoint answered HTTP {response.status_code}.")
         try:
-            data = sorted(response.json()["data"], key=lambda d: d["index"])
+            data = sorted(wire.loads(response)["data"], key=lambda d: d["index"])
             vectors = [list(map(float, d["embedding"])) for d in data]
         except (ValueError, KeyError, TypeError):
             raise EmbeddingUnavailable("The embedding endpoint's answer is not an embeddings list.") from None

@@ -18,6 +18,7 @@ import httpx
 from domain.configs import LLMConfig
 from domain.messages import ToolCall
 from domain.step import Reply
+from runtime.adapters import wire
 from runtime.endpoints import EndpointRefused, Endpoints
 
 AZURE_API_VERSION = "2024-02-01"
@@ -39,8 +40,13 @@ class ChatModel(Protocol):
 
 def estimate_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
     """A deliberately high estimate for remote models, whose tokenizers are not shipped here:
-    about 3 characters a token of the JSON sent, where English averages nearer 4."""
-    return math.ceil((len(json.dumps(messages)) + len(json.dumps(tools))) / 3)
+    about 3 characters a token of the JSON sent, where English averages nearer 4. Text beyond
+    ASCII is measured as `\\uXXXX` escapes, 6 characters each: its tokens are fewer bytes apart."""
+    size = 0
+    for part in (messages, tools):
+        sent = wire.dumps(part)
+        size += len(sent) if sent.isascii() else len(json.dumps(part))
+    return math.ceil(size / 3)
 
 
 def _uncounted(reason: str) -> None:
@@ -158,12 +164,14 @@ class OpenAIChat:
 
     async def _send(self, url: str, headers: dict[str, str], payload: dict[str, Any]) -> httpx.Response:
         if self._pin is None:
-            return await self._http.post(url, json=payload, headers=headers)
+            return await self._http.post(url, content=wire.dumps(payload), headers=headers | wire.HEADERS)
         try:
             pinned, host, extensions = await self._pin.pinned(url)
         except EndpointRefused as e:
             raise LLMUnavailable(f"The model endpoint is refused: {e}") from None
-        return await self._http.post(pinned, json=payload, headers=headers | host, extensions=extensions)
+        return await self._http.post(
+            pinned, content=wire.dumps(payload), headers=headers | host | wire.HEADERS, extensions=extensions
+        )
 
     async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         url, headers = self._request()
@@ -188,7 +196,7 @@ class OpenAIChat:
             if response.status_code >= 300:
                 raise LLMUnavailable(f"The model endpoint refused the request: HTTP {response.status_code}.")
             try:
-                return response.json()
+                return wire.loads(response)
             except ValueError:
                 raise LLMUnavailable("The model endpoint answered with something that is not JSON.") from None
         raise LLMUnavailable(f"The model endpoint is unavailable after {self._retry.attempts} attempts ({problem}).")
