@@ -115,7 +115,7 @@ class Lifecycle:
 def _resources(services: Services, authenticator: Authenticator) -> dict[type, Any]:
     cfg, groups, views = services.config, services.commands, services.views
     run = Commands(services.watch, cfg.view_wait_seconds, services.metrics)
-    follower = TurnFollower(run, services.tail, cfg.turn_timeout, services.turns.wake if services.turns else None)
+    follower = TurnFollower(run, services.tail, cfg.turn_timeout, services.turns)
     limits = UserLimits(views, cfg)
     services.metrics.open_streams.set_function(limits.open_streams)
     reads = EventHistory(services.pool, groups.store.mapper)

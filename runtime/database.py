@@ -22,6 +22,7 @@ import psycopg
 import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 log = structlog.get_logger(__name__)
@@ -301,7 +302,21 @@ class PromptRecorder(PostgresApplicationRecorder):
     was inside a save or a load when PostgreSQL died answered only after ~12 s. Here a statement
     is tried once more, on a connection the pool has just tested (`_once_more`); after that the
     request answers 503 and its client retries.
+
+    The insert's statements are composed once, here, not on every save (psycopg composes a
+    `sql.Composed` again each time it runs one: a fifth of a save's CPU), and the lock's two
+    statements and the notify go in one round trip.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        notify = sql.SQL("NOTIFY {}").format(sql.Identifier(self.channel_name))
+        self._before_insert = b"; ".join(s.as_bytes(None) for s in [*self.lock_table_statements, notify])
+        self.insert_events_statement = self.insert_events_statement.as_bytes(None)
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        curs.execute(self._before_insert)  # lock the table, then notify on commit
+        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
     @_once_more
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:

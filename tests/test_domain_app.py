@@ -243,3 +243,20 @@ def test_a_last_step_saves_the_turns_end_with_it_only_when_told_it_finishes(app:
         else:
             assert after.current_turn == turn_id and saved == ["AssistantSpoke", "FunctionReturned"]
             app.turns.end_turn(agent.id, turn_id)
+
+
+def test_a_message_opens_its_turn_in_the_same_save_only_when_nothing_runs_or_waits(app: CommandGroups) -> None:
+    user_id, _ = app.accounts.create_user(None, None)
+    agent = _agent(app, user_id, "eager")
+    first, opened = app.turns.queue_and_open_turn(user_id, agent.id, "user", "hello")
+    assert opened is not None and opened.current_turn == first and not opened.queued
+    assert app.store.repository.get(agent.id).current_turn == first  # saved, queued and opened at once
+    second, waiting = app.turns.queue_and_open_turn(user_id, agent.id, "user", "and then?")
+    assert waiting is None  # the first turn still runs: the second only waits its turn
+    stored = app.store.repository.get(agent.id)
+    assert stored.current_turn == first and [t["turn_id"] for t in stored.queued] == [second]
+    app.turns.end_turn(agent.id, first)
+    started = app.turns.start_next_turn(agent.id)
+    assert started is not None and started.current_turn == second
+    with pytest.raises(AgentNotFound):  # another user's agent is refused as before
+        app.turns.queue_and_open_turn(uuid4(), agent.id, "user", "mine now")

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
+from eventsourcing.application import project_aggregate
 
 from domain import frames, prompt, step
 from domain.agents import Agent
@@ -179,6 +180,10 @@ def test_an_agent_replays_from_its_events_and_snapshots() -> None:
     assert rebuilt.recall_count == 4 + 40 * 3 and rebuilt.current_turn is None and not rebuilt.queued
     replayed: Agent = app.store.repository.get(agent.id, version=rebuilt.version)
     assert prompt.chat_messages(replayed) == prompt.chat_messages(rebuilt)
+    snapshot = list(app.store.snapshots.get(agent.id))[-1]  # of the agent as saved, not reloaded
+    from_events: Agent = project_aggregate(None, app.store.events.get(agent.id, lte=snapshot.originator_version))
+    from_snapshot: Agent = snapshot.mutate(None)
+    assert vars(from_snapshot) == vars(from_events) and from_events.version == snapshot.originator_version
     assert plain_text(rebuilt.messages[-2]) == "thinking\nreply 39"
 
 

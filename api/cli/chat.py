@@ -59,7 +59,7 @@ async def chat(services: Services, args: argparse.Namespace) -> None:
             Commands(services.watch, cfg.view_wait_seconds, services.metrics),
             services.tail,
             cfg.turn_timeout,
-            services.turns.wake if services.turns else None,
+            services.turns,
         )
         print(f"Chatting with {name} ({agent_id}). /memory shows its memory, /exit leaves.", flush=True)
         while True:
@@ -76,7 +76,10 @@ async def chat(services: Services, args: argparse.Namespace) -> None:
                 counts = await services.views.message_counts(agent_id)
                 print(memory_dump(row["core_memory"], await services.views.passage_count(agent_id), counts), flush=True)
                 continue
-            turn_id, after = await turns.queue(services.commands.turns.queue_turn, user_id, agent_id, "user", line)
+            commands = services.commands.turns
+            turn_id, after = await turns.queue(
+                commands.queue_turn, user_id, agent_id, "user", line, opening=commands.queue_and_open_turn
+            )
             async for item in turns.events(agent_id, turn_id, after):
                 for frame in item[1] if item else []:
                     text = render(frame)

@@ -122,7 +122,9 @@ class Messages:
             after = int(resume)
             return await self._follower.turn_at(agent_id, after), after
         await self._limits.may_queue(user_id)
-        return await self._follower.queue(self._turns.queue_turn, user_id, agent_id, body.role, body.message)
+        return await self._follower.queue(
+            self._turns.queue_turn, user_id, agent_id, body.role, body.message, opening=self._turns.queue_and_open_turn
+        )
 
     async def _history(self, req: Request, agent_id: UUID, query: s.HistoryPathQuery) -> s.GetAgentMessagesResponse:
         agent = await self._reader.row(req, agent_id)

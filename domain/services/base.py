@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, Repository
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, ProcessingEvent, Repository
 from eventsourcing.persistence import IntegrityError, Recording, Transcoder, Transcoding
 
 from domain import names
@@ -134,6 +134,21 @@ class MemGPT(Application[UUID]):
 
     def construct_mapper(self) -> AuditedMapper:
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=AuditedMapper)
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot the aggregate just saved, as it is in hand. The library loads it again at the
+        snapshot's version instead, bypassing the cache: the last snapshot and up to 100 events
+        read, decoded and replayed, a fifth of a save's CPU under load."""
+        if self.snapshots is None:
+            return
+        for aggregate_id, aggregate in processing_event.aggregates.items():
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval and any(
+                e.originator_id == aggregate_id and e.originator_version % interval == 0
+                for e in processing_event.events
+            ):
+                snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+                self.snapshots.put([snapshot_class.take(aggregate)])
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         recordings = super().save(*objs, **kwargs)

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from domain import messages, step
@@ -27,13 +28,29 @@ class TurnCommands(CommandGroup):
     @retrying
     def queue_turn(self, user_id: UUID, agent_id: UUID, role: str, text: str) -> UUID:
         """Append a message for the agent; a turn runner answers it in order."""
+        agent = self._queued(user_id, agent_id, role, text)
+        self.save(agent)
+        return agent.queued[-1]["turn_id"]
+
+    @retrying
+    def queue_and_open_turn(self, user_id: UUID, agent_id: UUID, role: str, text: str) -> tuple[UUID, Agent | None]:
+        """`queue_turn`, for a runner that holds the agent's lease and waits for work: when no turn
+        runs or waits before this one, it is opened in the same save (one save fewer per turn).
+        Returns the turn, and the agent with it open (None if it only queued)."""
+        agent = self._queued(user_id, agent_id, role, text)
+        turn_id = agent.queued[-1]["turn_id"]
+        opened = agent.current_turn is None and len(agent.queued) == 1
+        if opened:
+            self._open(agent, agent.queued[0])
+        self.save(agent)
+        return turn_id, agent if opened else None
+
+    def _queued(self, user_id: UUID, agent_id: UUID, role: str, text: str) -> Agent:
         if role not in ("user", "system", *WAKE_TEXTS):
             raise TurnRefused(f"Unknown message role {role!r}: use 'user' or 'system'.")
         agent = self._agent(user_id, agent_id)
-        turn_id = uuid4()
-        agent.queue_turn(turn_id, role, text)
-        self.save(agent)
-        return turn_id
+        agent.queue_turn(uuid4(), role, text)
+        return agent
 
     def agent(self, agent_id: UUID) -> Agent:
         """The agent as the runner sees it (no owner check: the runner acts for the agent)."""
@@ -58,7 +75,13 @@ class TurnCommands(CommandGroup):
         if not agent.queued:
             self.save(agent)
             return None
-        turn, now = agent.queued[0], utc_now()
+        self._open(agent, agent.queued[0])
+        self.save(agent)
+        return agent
+
+    @staticmethod
+    def _open(agent: Agent, turn: dict[str, Any]) -> None:
+        now = utc_now()
         if turn["role"] == RESUME:  # a fork carrying on with the turn its source was in
             agent.start_turn(turn["turn_id"], None)
             if turn["text"]:
@@ -67,8 +90,6 @@ class TurnCommands(CommandGroup):
                 )
         else:
             agent.start_turn(turn["turn_id"], _opening(turn["role"], turn["text"], now))
-        self.save(agent)
-        return agent
 
     @retrying
     def record_step(

@@ -5,13 +5,14 @@ the runner, so it works the same whichever process runs the turn.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
 from domain import frames
 from runtime.commands import Commands
 from runtime.tail import LogTail
+from runtime.turns.runner import TurnRunner
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -28,19 +29,31 @@ class TurnFollower:
     """Queues turns and follows them on the log."""
 
     def __init__(
-        self, commands: Commands, tail: LogTail, turn_timeout: float, wake: Callable[[UUID, UUID], None] | None = None
+        self, commands: Commands, tail: LogTail, turn_timeout: float, runner: TurnRunner | None = None
     ) -> None:
         self._run = commands
         self._tail = tail
         self._timeout = turn_timeout
-        self._wake = wake  # this process's turn runner, if it runs turns
+        self._runner = runner  # this process's turn runner, if it runs turns
 
-    async def queue(self, command: Any, user_id: UUID, agent_id: UUID, *args: Any) -> tuple[UUID, int]:
+    async def queue(
+        self, command: Any, user_id: UUID, agent_id: UUID, *args: Any, opening: Any = None
+    ) -> tuple[UUID, int]:
         """Run a command that queues a turn (`command(user_id, agent_id, *args)` returns its id);
-        returns the turn and the log position to follow from."""
-        turn_id, position = await self._run.positioned(command, user_id, agent_id, *args)
-        if self._wake is not None:
-            self._wake(agent_id, turn_id)
+        returns the turn and the log position to follow from. With `opening`, a command that
+        also opens the turn when it can (`TurnCommands.queue_and_open_turn`), used instead when
+        this process's runner holds the agent and waits for work: it takes the agent at once."""
+        if self._runner is None:
+            return await self._run.positioned(command, user_id, agent_id, *args)
+        if opening is None or not self._runner.take_over(agent_id):
+            turn_id, position = await self._run.positioned(command, user_id, agent_id, *args)
+            self._runner.wake(agent_id, turn_id)
+            return turn_id, position
+        turn_id, agent = None, None
+        try:
+            (turn_id, agent), position = await self._run.positioned(opening, user_id, agent_id, *args)
+        finally:
+            self._runner.hand_over(agent_id, turn_id, agent)
         return turn_id, position
 
     async def events(

@@ -62,6 +62,7 @@ class TurnRunner:
         self._held: set[UUID] = set()  # agents whose lease this runner holds
         self._woken: set[UUID] = set()  # turns queued by this process and taken up at once
         self._lingering: dict[UUID, asyncio.Event] = {}  # drives waiting a little for more work
+        self._handed: dict[UUID, asyncio.Future[Agent | None]] = {}  # lingering drives taken over
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -84,10 +85,35 @@ class TurnRunner:
     def wake(self, agent_id: UUID, turn_id: UUID) -> None:
         """A turn this process has just queued: take it up now, rather than when the log tail
         brings its TurnQueued back a notification later (which is then passed over)."""
+        self._pass_over(turn_id)
+        self.schedule(agent_id)
+
+    def take_over(self, agent_id: UUID) -> bool:
+        """Reserve a drive that holds the agent's lease and waits for work, for a turn the caller
+        queues and opens in one save (`TurnCommands.queue_and_open_turn`), instead of a save to
+        queue it and another to open it. False if no drive waits: queue the usual way. The
+        caller must then call `hand_over`, whatever happened."""
+        lingering = self._lingering.get(agent_id)
+        if lingering is None or lingering.is_set() or agent_id in self._handed:
+            return False
+        self._handed[agent_id] = asyncio.get_running_loop().create_future()
+        lingering.set()
+        return True
+
+    def hand_over(self, agent_id: UUID, turn_id: UUID | None, agent: Agent | None) -> None:
+        """Give the reserved drive `agent` with the turn open, or None (the turn was only queued,
+        or not even that) for it to look at the queue. The turn's TurnQueued, when the log tail
+        brings it back, is passed over."""
+        if turn_id is not None:
+            self._pass_over(turn_id)
+        handed = self._handed.get(agent_id)
+        if handed is not None and not handed.done():
+            handed.set_result(agent)
+
+    def _pass_over(self, turn_id: UUID) -> None:
         if len(self._woken) >= _WOKEN_KEPT:  # bounded, should the tail never bring some back
             self._woken.clear()
         self._woken.add(turn_id)
-        self.schedule(agent_id)
 
     def schedule(self, agent_id: UUID) -> None:
         if agent_id in self._active:
@@ -128,20 +154,28 @@ class TurnRunner:
                 log.exception("turns.sweep_failed")
             await asyncio.sleep(SWEEP_SECONDS)
 
-    async def _more_soon(self, agent_id: UUID) -> bool:
+    async def _more_soon(self, agent_id: UUID) -> Agent | bool:
         """Whether more work came for the agent while its drive held on to the lease a little
         (`LINGER_SECONDS`): a conversation's next message usually follows its reply at once, and
-        keeping the lease spares it a claim and a release, two round trips per turn."""
+        keeping the lease spares it a claim and a release, two round trips per turn. The work
+        may come as an agent with its turn already open (`take_over`)."""
         if agent_id not in self._again:
             lingering = self._lingering[agent_id] = asyncio.Event()
             try:
                 await asyncio.wait_for(lingering.wait(), LINGER_SECONDS)
             except TimeoutError:
-                return False
+                if agent_id not in self._handed:  # taken over just as the wait ran out: not idle
+                    return False
             finally:
                 self._lingering.pop(agent_id, None)
         self._again.discard(agent_id)
-        return True
+        handed = self._handed.get(agent_id)
+        if handed is None:
+            return True
+        try:
+            return await handed or True
+        finally:
+            self._handed.pop(agent_id, None)
 
     async def _renew(self) -> None:
         """Renews the leases of every running drive; a drive whose lease was lost (this process
@@ -174,10 +208,14 @@ class TurnRunner:
                     while True:
                         while (agent := await self._metrics.save(self._turns.start_next_turn, agent_id)) is not None:
                             await self._turn(agent)
-                        if not await self._more_soon(agent_id):
+                        more = await self._more_soon(agent_id)
+                        if more is False:
                             break
+                        if isinstance(more, Agent):
+                            await self._turn(more)
                 finally:
                     self._held.discard(agent_id)
+                    self._handed.pop(agent_id, None)
                     await self._leases.release(agent_id)
                 if agent_id not in self._again:
                     return
