@@ -26,7 +26,14 @@ from runtime.adapters.embeddings import Embedders, EmbedderSource
 from runtime.adapters.llm import Models, ModelSource, Retry
 from runtime.archival import Archival, EmbeddingFiller
 from runtime.config import Config
-from runtime.database import POOL_TIMEOUT, RECONNECT_TIMEOUT, Database, bound_reconnects, eventsourcing_env
+from runtime.database import (
+    POOL_TIMEOUT,
+    RECONNECT_TIMEOUT,
+    CheckedPool,
+    Database,
+    bound_reconnects,
+    eventsourcing_env,
+)
 from runtime.endpoints import Endpoints
 from runtime.metrics import Metrics, TimedModels
 from runtime.tail import LogTail
@@ -96,15 +103,15 @@ class Services:
 
 def _pool(dsn: str, size: int) -> AsyncConnectionPool:
     """A pool that gives up on a lost database quickly (the request answers 503) and checks a
-    connection before lending it, so connections the database dropped are replaced, not used."""
-    return AsyncConnectionPool(
+    connection that sat idle before lending it, so connections the database dropped are
+    replaced, not used."""
+    return CheckedPool(
         dsn,
         min_size=1,
         max_size=size,
         open=False,
         kwargs={"autocommit": True},
         timeout=POOL_TIMEOUT,
-        check=AsyncConnectionPool.check_connection,
         reconnect_timeout=RECONNECT_TIMEOUT,
     )
 

@@ -11,7 +11,9 @@ from the middle of a migration.
 import functools
 import re
 import threading
+import time
 import warnings
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,9 @@ import psycopg
 import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
-from psycopg import sql
+from psycopg import AsyncConnection, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import AsyncConnectionPool
 
 log = structlog.get_logger(__name__)
 
@@ -342,3 +345,25 @@ class PromptRecorder(PostgresApplicationRecorder):
 def bound_reconnects(app: Any) -> None:
     """The library's pool takes no reconnect timeout: set psycopg_pool's attribute on it."""
     app.recorder.datastore.pool.reconnect_timeout = RECONNECT_TIMEOUT
+
+
+IDLE_CHECK_SECONDS = 1.0
+
+
+class CheckedPool(AsyncConnectionPool):
+    """psycopg's async pool, testing a connection before lending it only when it sat idle for a
+    second or more. Tested every time, each read cost a round trip more; a connection given back
+    less than a second ago was working then, and PostgreSQL takes longer than that to restart,
+    so what a restart broke has sat idle and is tested (and replaced) before use."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, check=self._check_if_idle, **kwargs)
+        self._returned: weakref.WeakKeyDictionary[AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
+
+    async def putconn(self, conn: AsyncConnection[Any]) -> None:
+        self._returned[conn] = time.monotonic()
+        await super().putconn(conn)
+
+    async def _check_if_idle(self, conn: AsyncConnection[Any]) -> None:
+        if time.monotonic() - self._returned.get(conn, 0.0) >= IDLE_CHECK_SECONDS:
+            await AsyncConnectionPool.check_connection(conn)
