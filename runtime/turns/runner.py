@@ -209,10 +209,11 @@ class TurnRunner:
                         while (agent := await self._metrics.save(self._turns.start_next_turn, agent_id)) is not None:
                             await self._turn(agent)
                         more = await self._more_soon(agent_id)
+                        while isinstance(more, Agent):  # handed over; its queue is looked at when
+                            await self._turn(more)  # something was scheduled meanwhile (`_again`)
+                            more = await self._more_soon(agent_id)
                         if more is False:
                             break
-                        if isinstance(more, Agent):
-                            await self._turn(more)
                 finally:
                     self._held.discard(agent_id)
                     self._handed.pop(agent_id, None)
