@@ -66,10 +66,17 @@ class Timed:
 
 def stages(s: Stamps) -> dict[str, float]:
     ended = s.get("end_turn>", s["record_step>"])  # a turn's last step saves its end too
+    if "queue_and_open_turn<" in s:  # handed to the drive waiting for it: queued and opened in one save
+        queued, opened = s["queue_and_open_turn<"], s["queue_and_open_turn>"]
+        picked = {"queue save": opened - queued, "pick-up": s["model<"] - opened, "start (load + save)": 0.0}
+    else:
+        picked = {
+            "queue save": s["queue_turn>"] - s["queue_turn<"],
+            "pick-up": s["start_next_turn<"] - s["queue_turn>"],
+            "start (load + save)": s["start_next_turn>"] - s["start_next_turn<"],
+        }
     return {
-        "queue save": s["queue_turn>"] - s["queue_turn<"],
-        "pick-up": s["start_next_turn<"] - s["queue_turn>"],
-        "start (load + save)": s["start_next_turn>"] - s["start_next_turn<"],
+        **picked,
         "model": s["model>"] - s["model<"],
         "step save": s["record_step>"] - s["record_step<"],
         "end save": s["end_turn>"] - s["end_turn<"] if "end_turn<" in s else 0.0,
@@ -86,7 +93,7 @@ async def run(dsn: str, home: Path, turns: int, agents: int, threads: int | None
     model = InstantModel()
     services = bootstrap(cfg, models=model)
     current: dict[str, Stamps] = {}
-    names = ("queue_turn", "start_next_turn", "record_step", "end_turn")
+    names = ("queue_turn", "queue_and_open_turn", "start_next_turn", "record_step", "end_turn")
     timed = Timed(services.commands.turns, current, names)
     services.commands = replace(services.commands, turns=timed)
     assert services.turns is not None
