@@ -8,6 +8,7 @@ pgvector new enough) so that an operator gets one line saying what to fix instea
 from the middle of a migration.
 """
 
+import contextlib
 import functools
 import re
 import threading
@@ -24,7 +25,7 @@ import psycopg
 import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, pq, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
@@ -298,6 +299,11 @@ def _once_more(method: Any) -> Any:
     return tried
 
 
+# A save whose events' states add up to at most this is sent in one pipeline; larger ones are
+# not: pipelined, a statement of more than ~1 MB stalled mid-send while holding the table's lock.
+PIPELINED_BYTES = 64 * 1024
+
+
 class PromptRecorder(PostgresApplicationRecorder):
     """The event store, failing fast when the database goes away.
 
@@ -307,14 +313,15 @@ class PromptRecorder(PostgresApplicationRecorder):
     request answers 503 and its client retries.
 
     The insert's statements are composed once, here, not on every save (psycopg composes a
-    `sql.Composed` again each time it runs one: a fifth of a save's CPU), and the lock's two
-    statements and the notify go in one round trip.
+    `sql.Composed` again each time it runs one: a fifth of a save's CPU). A save of a few events
+    goes to the database in one round trip (`_insert_pipelined`); a large one in four.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         notify = sql.SQL("NOTIFY {}").format(sql.Identifier(self.channel_name))
-        self._before_insert = b"; ".join(s.as_bytes(None) for s in [*self.lock_table_statements, notify])
+        self._lock_and_notify = [s.as_bytes(None) for s in [*self.lock_table_statements, notify]]
+        self._before_insert = b"; ".join(self._lock_and_notify)
         self.insert_events_statement = self.insert_events_statement.as_bytes(None)
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
@@ -323,19 +330,42 @@ class PromptRecorder(PostgresApplicationRecorder):
 
     @_once_more
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        """The library's insert, without psycopg's pipeline mode: pipelined, a statement of more
+        """The library's insert. A large save is not pipelined: pipelined, a statement of more
         than ~1 MB (a large document's passages) stalled forever, mid-send, while holding the events
-        table's lock, and with it every write of every tenant. Unpipelined it costs the few
-        round trips of the lock and the notify, on the same connection and transaction. A save
-        with nothing to record (a command that found nothing to do) takes no connection at all."""
+        table's lock, and with it every write of every tenant; unpipelined it costs the few round
+        trips of the lock and the notify, on the same connection and transaction. A save of up to
+        `PIPELINED_BYTES` goes in one pipeline (`_insert_pipelined`). A save with nothing to
+        record (a command that found nothing to do) takes no connection at all."""
         if not stored_events and kwargs.get("tracking") is None:
             return None
+        if stored_events and not kwargs and sum(len(e.state) for e in stored_events) <= PIPELINED_BYTES:
+            return self._insert_pipelined(stored_events)
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._insert_events(curs, stored_events, **kwargs)
             if not stored_events:
                 return None
             self._insert_stored_events(curs, stored_events, **kwargs)
             return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+
+    def _insert_pipelined(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
+        """The transaction sent whole, in one pipeline: begin, lock, notify, insert, commit, and
+        one wait for the answers. The events table stays locked only while PostgreSQL runs the
+        statements, never while this process waits for its turn at the GIL between two round
+        trips (what made saves queue up behind each other under load)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs, conn.cursor() as end:
+            try:
+                with conn.pipeline():
+                    curs.execute(b"BEGIN")
+                    for statement in self._lock_and_notify:
+                        curs.execute(statement)
+                    PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
+                    end.execute(b"COMMIT")
+            except BaseException:
+                if not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                    with contextlib.suppress(psycopg.Error):  # the first error is the one to raise
+                        conn.execute(b"ROLLBACK")
+                raise
+            return [row["notification_id"] for row in curs.fetchall()]
 
     select_events = _once_more(PostgresAggregateRecorder.select_events.__wrapped__)
     select_notifications = _once_more(PostgresApplicationRecorder.select_notifications.__wrapped__)

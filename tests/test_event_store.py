@@ -1,0 +1,88 @@
+"""The event store's saves, on PostgreSQL: a small save goes in one pipeline, a large one does not,
+and either way a reader following the log never passes over an event committed after it read."""
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+import migrations
+from domain.services.app import CommandGroups, MemGPT
+from runtime.database import PIPELINED_BYTES, eventsourcing_env
+from tests.support import fresh_database
+
+
+@pytest.fixture
+def app(admin_dsn: str) -> Iterator[tuple[CommandGroups, str]]:
+    dsn = fresh_database(admin_dsn)
+    migrations.apply(dsn)
+    store = MemGPT(env=eventsourcing_env(dsn))
+    try:
+        yield CommandGroups.on(store), dsn
+    finally:
+        store.close()
+
+
+def test_a_lost_race_conflicts_and_leaves_its_connection_ready_for_the_next_save(
+    app: tuple[CommandGroups, str],
+) -> None:
+    groups, _ = app
+    user, _ = groups.accounts.create_user(None, None)
+    agent = groups.agents.create_agent(user, "Racer", "memgpt_chat", "sam_pov", "basic", {}, {})
+    store = groups.store
+    first, second = store.repository.get(agent.id), store.repository.get(agent.id)
+    first.queue_turn(uuid.uuid4(), "user", "one")
+    second.queue_turn(uuid.uuid4(), "user", "two")
+    store.save(first)
+    with pytest.raises(IntegrityError):
+        store.save(second)
+    for _ in range(store.recorder.datastore.pool.max_size + 1):  # every pooled connection in turn
+        groups.turns.queue_turn(user, agent.id, "user", "and on")
+    queued = store.repository.get(agent.id).queued
+    assert [t["text"] for t in queued] == ["one"] + ["and on"] * (store.recorder.datastore.pool.max_size + 1)
+
+
+def test_a_reader_of_the_log_misses_nothing_saved_concurrently_small_or_large(app: tuple[CommandGroups, str]) -> None:
+    groups, dsn = app
+    user, _ = groups.accounts.create_user(None, None)
+    agents = [groups.agents.create_agent(user, f"W{n}", "memgpt_chat", "sam_pov", "basic", {}, {}) for n in range(4)]
+    large = "x" * (PIPELINED_BYTES + 1)  # not pipelined
+    done = threading.Event()
+    seen: list[int] = []
+
+    def write(agent_id: uuid.UUID) -> None:
+        for i in range(25):
+            groups.turns.queue_turn(user, agent_id, "user", large if i % 10 == 0 else f"message {i}")
+
+    def read() -> None:  # follows the log as the log tail does: whatever comes after the last seen
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            last = conn.execute("SELECT coalesce(max(notification_id), 0) FROM memgpt_events").fetchone()[0]
+            while True:
+                finished = done.is_set()
+                rows = conn.execute(
+                    "SELECT notification_id FROM memgpt_events WHERE notification_id > %s ORDER BY notification_id",
+                    (last,),
+                ).fetchall()
+                seen.extend(r[0] for r in rows)
+                last = rows[-1][0] if rows else last
+                if finished:
+                    return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    writers = [threading.Thread(target=write, args=(a.id,)) for a in agents]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    done.set()
+    reader.join()
+    with psycopg.connect(dsn) as conn:
+        saved = conn.execute(
+            "SELECT notification_id FROM memgpt_events WHERE topic = 'memgpt.Agent.TurnQueued' ORDER BY 1"
+        ).fetchall()
+    assert len(saved) == 100
+    assert {r[0] for r in saved} <= set(seen)  # none passed over: ids are taken in commit order
