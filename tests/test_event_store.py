@@ -57,9 +57,12 @@ def test_a_reader_of_the_log_misses_nothing_saved_concurrently_small_or_large(ap
         for i in range(25):
             groups.turns.queue_turn(user, agent_id, "user", large if i % 10 == 0 else f"message {i}")
 
+    with psycopg.connect(dsn) as conn:  # where the reader starts: before any writer does
+        start = conn.execute("SELECT coalesce(max(notification_id), 0) FROM memgpt_events").fetchone()[0]
+
     def read() -> None:  # follows the log as the log tail does: whatever comes after the last seen
+        last = start
         with psycopg.connect(dsn, autocommit=True) as conn:
-            last = conn.execute("SELECT coalesce(max(notification_id), 0) FROM memgpt_events").fetchone()[0]
             while True:
                 finished = done.is_set()
                 rows = conn.execute(
