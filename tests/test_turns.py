@@ -6,7 +6,7 @@ import time
 import psycopg
 
 from tests.fake_llm import FakeLLM, tool_reply
-from tests.support import Server, create_agent, kinds, say, sse_events
+from tests.support import Server, create_agent, kinds, new_user, say, sse_events
 
 
 def test_a_message_gets_the_reply_of_the_original_walkthrough(chat_server: Server, fresh_llm: FakeLLM) -> None:
@@ -260,3 +260,32 @@ def test_only_the_queued_message_carries_its_requests_cause_not_the_turn_it_star
     assert started == [None, "req-turn-1"], started
     ran = [(topic, cause) for topic, cause in causes if topic in ("AssistantSpoke", "TurnCompleted")]
     assert len(ran) == 4 and all(cause is None for _, cause in ran), ran
+
+
+def test_another_tenant_cannot_take_over_the_drive_waiting_for_an_agent(
+    chat_server: Server, fresh_llm: FakeLLM, dsn: str
+) -> None:
+    """Tenant B aims messages at A's agent while A's drive holds its lease and waits for work (the
+    moment a message is queued and opened in one save): every one is refused as a missing agent,
+    none reaches A's log, and A's next message is still opened and answered in that one save."""
+    with chat_server.client() as owner, new_user(chat_server) as intruder:
+        aid = create_agent(owner, name="Guarded")
+        assert ("assistant_message", "echo: first") in kinds(say(owner, aid, "first"))
+        time.sleep(0.3)  # the drive now waits for the next message, holding the lease
+        for route, body in [
+            ("/api/agents/message", {"agent_id": aid, "message": "mine now", "stream": False}),
+            (f"/api/agents/{aid}/messages", {"message": "mine now", "stream": False}),
+        ]:
+            r = intruder.post(route, json=body, headers={"X-Request-ID": "intruder"})
+            assert r.status_code == 404, r.text
+        assert ("assistant_message", "echo: second") in kinds(say(owner, aid, "second"))
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT topic, convert_from(state, 'UTF8') FROM memgpt_events WHERE originator_id = %s"
+            " ORDER BY notification_id",
+            (aid,),
+        ).fetchall()
+    assert not any("intruder" in state or "mine now" in state for _, state in rows)
+    assert [topic.rpartition(".")[2] for topic, _ in rows].count("TurnQueued") == 2
+    started = [json.loads(state).get("caused_by") for topic, state in rows if topic.endswith(".TurnStarted")]
+    assert started[0] is None and started[1] is not None  # the second was still handed over
