@@ -9,7 +9,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
@@ -24,6 +23,7 @@ from projections.watch import ProjectionWatch
 from runtime.adapters.embedded import EmbeddedChat
 from runtime.adapters.embeddings import Embedders, EmbedderSource
 from runtime.adapters.llm import Models, ModelSource, Retry
+from runtime.adapters.wire import Wire
 from runtime.archival import Archival, EmbeddingFiller
 from runtime.config import Config
 from runtime.database import (
@@ -63,7 +63,7 @@ class Services:
     embedders: EmbedderSource
     archival: Archival
     filler: EmbeddingFiller
-    http: httpx.AsyncClient
+    http: Wire
     pool: AsyncConnectionPool
     locks: AsyncConnectionPool
     metrics: Metrics  # this server's own registry of metrics (/metrics)
@@ -93,7 +93,7 @@ class Services:
         await self.filler.stop()
         await self.tail.stop()
         await self.watch.stop()
-        await self.http.aclose()
+        await self.http.close()
         await self.locks.close()
         await self.pool.close()
         await asyncio.to_thread(self.projections.stop)
@@ -139,10 +139,7 @@ def bootstrap(
     locks = _pool(dsn, 4)
     # Model calls may wait long on slow endpoints: the per-user turn limits bound them, not a
     # small shared connection pool that one user's hung endpoint could fill.
-    http = httpx.AsyncClient(
-        timeout=httpx.Timeout(config.llm_timeout, connect=10.0),
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
-    )
+    http = Wire(config.llm_timeout)
     tail = LogTail(dsn, pool, store.mapper)
     embedded = EmbeddedChat(
         Path(config.embedded_gguf) if config.embedded_gguf else None,

@@ -138,6 +138,16 @@ class Sealer:
             raise EndpointRefused("The agent's own API key cannot be read with this server's secret.") from None
 
 
+@dataclass(frozen=True)
+class Pinned:
+    """Where a call to a user's endpoint goes: the checked address in the URL, the name in the
+    Host header and (for https) in the TLS handshake."""
+
+    url: str
+    headers: dict[str, str]
+    server_hostname: str | None
+
+
 class Endpoints:
     """The operator's providers and the rules for any other endpoint."""
 
@@ -264,13 +274,13 @@ class Endpoints:
             )
         return [str(ip) for ip in found]
 
-    async def pinned(self, url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
-        """A user's URL rewritten to the address just checked: (url, extra headers, extensions),
-        so the connection goes where the check looked (no second resolution) with the right Host
-        and TLS server name."""
+    async def pinned(self, url: str) -> Pinned:
+        """A user's URL rewritten to the address just checked, so the connection goes where the
+        check looked (no second resolution), with the right Host and TLS server name."""
         address = (await self.check(url))[0]
         parsed = httpx.URL(url)
-        host = parsed.host
-        pinned = parsed.copy_with(host=address)
-        extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
-        return str(pinned), {"Host": parsed.netloc.decode("ascii")}, extensions
+        return Pinned(
+            str(parsed.copy_with(host=address)),
+            {"Host": parsed.netloc.decode("ascii")},
+            parsed.host if parsed.scheme == "https" else None,
+        )

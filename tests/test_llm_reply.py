@@ -47,14 +47,13 @@ def test_the_usage_a_reply_reports_is_kept_and_nothing_else_of_it() -> None:
 def test_answers_orjson_refuses_are_read_as_the_standard_library_reads_them() -> None:
     """Bodies go out and come back through orjson; what it is stricter about than the standard
     library (NaN, a lone surrogate escaped in a string) is read as before, not refused."""
-    import httpx
-
     from runtime.adapters import wire
 
     lax = b'{"choices": [{"message": {"content": "hi \\ud800"}}], "usage": {"prompt_tokens": NaN}}'
-    body = wire.loads(httpx.Response(200, content=lax))
+    body = wire.Answer(200, "", lax).json()
     assert body["choices"][0]["message"]["content"] == "hi \ud800"
-    assert wire.loads(httpx.Response(200, content=b'{"a": 1}')) == {"a": 1}
-    with pytest.raises(ValueError):
-        wire.loads(httpx.Response(200, content=b"<html>busy</html>"))
+    assert wire.Answer(200, "", b'{"a": 1}').json() == {"a": 1}
+    for junk in (b"<html>busy</html>", b"\xff\xfe"):
+        with pytest.raises(ValueError):
+            wire.Answer(502, "", junk).json()
     assert wire.dumps({"t": "é\ud800"}) == b'{"t": "\\u00e9\\ud800"}'  # valid UTF-8 all the same

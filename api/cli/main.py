@@ -171,29 +171,30 @@ def rebuild(args: argparse.Namespace, config: Config) -> int:
 
 async def _reembed(dsn: str, config: Config) -> int:
     """Embed every passage of the rebuilt archival view again (deterministic for the embedded model)."""
-    import httpx
     from psycopg_pool import AsyncConnectionPool
 
     from api.cli.load import Progress
     from projections.passages import EmbeddingQueue
     from projections.search import Search
     from runtime.adapters.embeddings import Embedders
+    from runtime.adapters.wire import Wire
     from runtime.archival import Archival, EmbeddingFiller
     from runtime.endpoints import Endpoints
 
-    async with (
-        AsyncConnectionPool(dsn, min_size=1, max_size=2, kwargs={"autocommit": True}) as pool,
-        httpx.AsyncClient(timeout=config.llm_timeout) as http,
-    ):
-        embedders = Embedders(http, Endpoints.of(config))
-        queue = EmbeddingQueue(pool)
-        archival, filler = Archival(Search(pool), queue, embedders), EmbeddingFiller(queue, embedders)
-        total = await archival.waiting()
-        progress = Progress("Embedding passages", total)
-        while await filler.fill_once():  # failures are left for a server's filler to retry
-            progress.update(total - await archival.waiting())
-        progress.close()
-        return total - await archival.waiting()
+    http = Wire(config.llm_timeout)
+    try:
+        async with AsyncConnectionPool(dsn, min_size=1, max_size=2, kwargs={"autocommit": True}) as pool:
+            embedders = Embedders(http, Endpoints.of(config))
+            queue = EmbeddingQueue(pool)
+            archival, filler = Archival(Search(pool), queue, embedders), EmbeddingFiller(queue, embedders)
+            total = await archival.waiting()
+            progress = Progress("Embedding passages", total)
+            while await filler.fill_once():  # failures are left for a server's filler to retry
+                progress.update(total - await archival.waiting())
+            progress.close()
+            return total - await archival.waiting()
+    finally:
+        await http.close()
 
 
 @_database_checked

@@ -8,7 +8,6 @@ from typing import Any
 from uuid import UUID
 
 import falcon
-import httpx
 from falcon.asgi import Request, Response
 
 from api.auth import Authenticator
@@ -20,6 +19,7 @@ from domain.configs import EMBEDDED_CHAT_TYPES, LLMConfig
 from domain.functions import SCHEMAS, TAGS, schemas_for
 from domain.services.accounts import AccountCommands
 from projections.views import Views
+from runtime.adapters.wire import Wire, WireError
 from runtime.commands import Commands
 from runtime.config import EMBEDDED_EMBEDDING, EMBEDDED_LLM, Config
 from runtime.endpoints import Endpoints, Provider
@@ -183,7 +183,7 @@ class ModelList:
     """The operator's providers and their models (the default one also lists what its endpoint
     says it serves), and the embedded model. Users see providers by name, never by URL."""
 
-    def __init__(self, config: Config, http: httpx.AsyncClient) -> None:
+    def __init__(self, config: Config, http: Wire) -> None:
         self._config = config
         self._http = http
         self._endpoints = Endpoints.of(config)
@@ -193,9 +193,9 @@ class ModelList:
             return []
         headers = {"Authorization": f"Bearer {provider.api_key}"} if provider.api_key else {}
         try:
-            response = await self._http.get(provider.endpoint.rstrip("/") + "/models", headers=headers, timeout=5.0)
-            return [str(m["id"]) for m in response.json()["data"]] if response.status_code == 200 else []
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            answer = await self._http.get(provider.endpoint.rstrip("/") + "/models", headers, timeout=5.0)
+            return [str(m["id"]) for m in answer.json()["data"]] if answer.status == 200 else []
+        except (WireError, ValueError, KeyError, TypeError):
             return []  # an endpoint that cannot list its models still has the configured one
 
     async def _entries(self, req: Request) -> list[s.ModelEntry]:

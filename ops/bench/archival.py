@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from uuid import UUID, uuid4
 
-import httpx
 from common import fresh_database, pct, print_table  # type: ignore[import-not-found]  # beside this script
 from psycopg_pool import AsyncConnectionPool
 
@@ -28,6 +27,7 @@ from projections.passages import EmbeddingQueue
 from projections.runner import ProjectionHost
 from projections.search import Search
 from runtime.adapters.embeddings import Embedders
+from runtime.adapters.wire import Wire
 from runtime.archival import Archival, EmbeddingFiller
 from runtime.database import Database, eventsourcing_env
 
@@ -65,11 +65,8 @@ async def run(dsn: str, sizes: list[int]) -> list[dict[str, object]]:
         app.agents.create_agent(user, f"Other{i}", "memgpt_chat", "sam_pov", "basic", {}, config).id for i in range(9)
     ]
     results = []
-    async with (
-        AsyncConnectionPool(dsn, min_size=2, max_size=4, kwargs={"autocommit": True}) as pool,
-        httpx.AsyncClient() as http,
-    ):
-        embedders = Embedders(http, None)
+    async with AsyncConnectionPool(dsn, min_size=2, max_size=4, kwargs={"autocommit": True}) as pool:
+        embedders = Embedders(Wire(60.0), None)  # local embeddings only: no endpoints
         queue = EmbeddingQueue(pool)
         archival, filler = Archival(Search(pool), queue, embedders), EmbeddingFiller(queue, embedders)
         stored = 0

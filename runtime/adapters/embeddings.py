@@ -14,8 +14,6 @@ import threading
 from importlib import resources
 from typing import Any, Protocol
 
-import httpx
-
 from domain.configs import EmbeddingConfig
 from runtime.adapters import wire
 from runtime.endpoints import EndpointRefused, Endpoints
@@ -105,14 +103,14 @@ class OpenAIEmbedder:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: wire.Wire,
         endpoint: str,
         model: str,
         dim: int,
         api_key: str | None,
         endpoints: Endpoints | None = None,
     ) -> None:
-        self._http = http
+        self._wire = http
         self._url = endpoint.rstrip("/") + "/embeddings"
         self._model = model
         self.dim = dim
@@ -121,26 +119,22 @@ class OpenAIEmbedder:
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-        url, extensions = self._url, {}
+        url, server_hostname = self._url, None
         if self._pin is not None:
             try:
-                url, host, extensions = await self._pin.pinned(self._url)
+                pinned = await self._pin.pinned(self._url)
             except EndpointRefused as e:
                 raise EmbeddingUnavailable(f"The embedding endpoint is refused: {e}") from None
-            headers |= host
+            url, server_hostname = pinned.url, pinned.server_hostname
+            headers |= pinned.headers
         try:
-            response = await self._http.post(
-                url,
-                content=wire.dumps({"model": self._model, "input": texts}),
-                headers=headers | wire.HEADERS,
-                extensions=extensions,
-            )
-        except httpx.HTTPError as e:
-            raise EmbeddingUnavailable(f"The embedding endpoint is unreachable: {type(e).__name__}") from None
-        if response.status_code != 200:
-            raise EmbeddingUnavailable(f"The embedding endpoint answered HTTP {response.status_code}.")
+            answer = await self._wire.post(url, {"model": self._model, "input": texts}, headers, server_hostname)
+        except wire.WireError as e:
+            raise EmbeddingUnavailable(f"The embedding endpoint is unreachable: {e}") from None
+        if answer.status != 200:
+            raise EmbeddingUnavailable(f"The embedding endpoint answered HTTP {answer.status}.")
         try:
-            data = sorted(wire.loads(response)["data"], key=lambda d: d["index"])
+            data = sorted(answer.json()["data"], key=lambda d: d["index"])
             vectors = [list(map(float, d["embedding"])) for d in data]
         except (ValueError, KeyError, TypeError):
             raise EmbeddingUnavailable("The embedding endpoint's answer is not an embeddings list.") from None
@@ -165,8 +159,8 @@ class Embedders:
     """The embedder an agent's `embedding_config` names, as the operator's providers stand now;
     the embedded one is shared."""
 
-    def __init__(self, http: httpx.AsyncClient, endpoints: Endpoints) -> None:
-        self._http = http
+    def __init__(self, http: wire.Wire, endpoints: Endpoints) -> None:
+        self._wire = http
         self._endpoints = endpoints
         self.local = LocalEmbedder()
 
@@ -179,7 +173,7 @@ class Embedders:
         except EndpointRefused as e:
             raise EmbeddingUnavailable(str(e)) from None
         return OpenAIEmbedder(
-            self._http,
+            self._wire,
             target.url,
             target.model,
             typed.dim,

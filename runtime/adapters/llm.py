@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import uuid4
 
-import httpx
-
 from domain.configs import LLMConfig
 from domain.messages import ToolCall
 from domain.step import Reply
@@ -130,13 +128,13 @@ def chat_body(model: str | None, messages: list[dict[str, Any]], tools: list[dic
 
 class OpenAIChat:
     """One agent's chat endpoint. What the endpoint answers reaches the agent's user as a status and
-    a short reason, never its body or its URL; redirects are not followed (httpx's default) and
+    a short reason, never its body or its URL; redirects are not followed and
     count as a refusal. A user's own endpoint is resolved and checked before every request
     (`Endpoints.pinned`)."""
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: wire.Wire,
         endpoint_type: str,
         base_url: str,
         model: str,
@@ -144,7 +142,7 @@ class OpenAIChat:
         retry: Retry,
         endpoints: Endpoints | None = None,
     ) -> None:
-        self._http = http
+        self._wire = http
         self._azure = endpoint_type == "azure"
         self._base = base_url.rstrip("/")
         self._model = model
@@ -162,16 +160,14 @@ class OpenAIChat:
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         return f"{self._base}/chat/completions", headers
 
-    async def _send(self, url: str, headers: dict[str, str], payload: dict[str, Any]) -> httpx.Response:
+    async def _send(self, url: str, headers: dict[str, str], payload: dict[str, Any]) -> wire.Answer:
         if self._pin is None:
-            return await self._http.post(url, content=wire.dumps(payload), headers=headers | wire.HEADERS)
+            return await self._wire.post(url, payload, headers)
         try:
-            pinned, host, extensions = await self._pin.pinned(url)
+            pinned = await self._pin.pinned(url)
         except EndpointRefused as e:
             raise LLMUnavailable(f"The model endpoint is refused: {e}") from None
-        return await self._http.post(
-            pinned, content=wire.dumps(payload), headers=headers | host | wire.HEADERS, extensions=extensions
-        )
+        return await self._wire.post(pinned.url, payload, headers | pinned.headers, pinned.server_hostname)
 
     async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         url, headers = self._request()
@@ -183,20 +179,19 @@ class OpenAIChat:
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, self._retry.max_wait)
             try:
-                response = await self._send(url, headers, payload)
-            except httpx.HTTPError as e:
-                problem = type(e).__name__  # its text may name the host
+                answer = await self._send(url, headers, payload)
+            except wire.WireError as e:
+                problem = str(e)
                 continue
-            if response.status_code == 429 or response.status_code >= 500:
-                problem = f"HTTP {response.status_code}"
-                retry_after = response.headers.get("Retry-After", "")
-                if retry_after.isdigit():
-                    wait = min(float(retry_after), self._retry.max_wait)
+            if answer.status == 429 or answer.status >= 500:
+                problem = f"HTTP {answer.status}"
+                if answer.retry_after.isdigit():
+                    wait = min(float(answer.retry_after), self._retry.max_wait)
                 continue
-            if response.status_code >= 300:
-                raise LLMUnavailable(f"The model endpoint refused the request: HTTP {response.status_code}.")
+            if answer.status >= 300:
+                raise LLMUnavailable(f"The model endpoint refused the request: HTTP {answer.status}.")
             try:
-                return wire.loads(response)
+                return answer.json()
             except ValueError:
                 raise LLMUnavailable("The model endpoint answered with something that is not JSON.") from None
         raise LLMUnavailable(f"The model endpoint is unavailable after {self._retry.attempts} attempts ({problem}).")
@@ -224,7 +219,7 @@ class Models:
     """Picks the adapter an agent's `llm_config` names, as the operator's providers stand now; one
     HTTP client for the whole process."""
 
-    def __init__(self, http: httpx.AsyncClient, endpoints: Endpoints, retry: Retry, embedded: ChatModel) -> None:
+    def __init__(self, http: wire.Wire, endpoints: Endpoints, retry: Retry, embedded: ChatModel) -> None:
         self._http = http
         self._endpoints = endpoints
         self._retry = retry
