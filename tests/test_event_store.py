@@ -10,6 +10,8 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 import migrations
+from domain import step
+from domain.errors import AgentNotFound
 from domain.services.app import CommandGroups, MemGPT
 from runtime.database import PIPELINED_BYTES, eventsourcing_env
 from tests.support import fresh_database
@@ -89,3 +91,56 @@ def test_a_reader_of_the_log_misses_nothing_saved_concurrently_small_or_large(ap
         ).fetchall()
     assert len(saved) == 100
     assert {r[0] for r in saved} <= set(seen)  # none passed over: ids are taken in commit order
+
+
+def _reads(store: MemGPT) -> list[uuid.UUID]:
+    """Counts the event store's reads of an aggregate's events (fast-forwards and loads)."""
+    reads: list[uuid.UUID] = []
+    get = store.events.get
+
+    def counted(originator_id: uuid.UUID, *args: object, **kwargs: object) -> object:
+        reads.append(originator_id)
+        return get(originator_id, *args, **kwargs)  # type: ignore[arg-type]
+
+    store.events.get = counted  # type: ignore[method-assign]
+    return reads
+
+
+def test_a_step_on_an_agent_this_process_saved_last_reads_nothing_back(app: tuple[CommandGroups, str]) -> None:
+    """The agent as saved is what the next command starts from: the runner's commands on it (queue,
+    step) read no events back; a plain load still reads what other processes may have saved."""
+    groups, _ = app
+    user, _ = groups.accounts.create_user(None, None)
+    agent = groups.agents.create_agent(user, "Quick", "memgpt_chat", "sam_pov", "basic", {}, {})
+    reads = _reads(groups.store)
+    turn_id, opened = groups.turns.queue_and_open_turn(user, agent.id, "user", "hi")
+    assert opened is not None
+    reply = step.Reply("ok", (), "stop", None)
+    after = groups.turns.record_step(agent.id, turn_id, reply, None, finishes=lambda _: True)
+    assert reads == [] and after.current_turn is None
+    groups.turns.agent(agent.id)
+    assert reads == [agent.id]
+
+
+def test_a_command_on_an_agent_another_process_changed_since_loses_the_race_and_sees_the_change(
+    app: tuple[CommandGroups, str],
+) -> None:
+    """Two stores on one database, as two server processes: the first's cached agent is behind
+    the second's save, so its first attempt conflicts and its retry reads; nothing is lost."""
+    groups, dsn = app
+    other = CommandGroups.on(MemGPT(env=eventsourcing_env(dsn)))
+    try:
+        user, _ = groups.accounts.create_user(None, None)
+        agent = groups.agents.create_agent(user, "Shared", "memgpt_chat", "sam_pov", "basic", {}, {})
+        groups.turns.queue_turn(user, agent.id, "user", "one")  # cached here, as saved
+        other.turns.queue_turn(user, agent.id, "user", "two")  # the other process
+        reads = _reads(groups.store)
+        groups.turns.queue_turn(user, agent.id, "user", "three")
+        assert reads == [agent.id]  # only the retry read
+        texts = [t["text"] for t in other.turns.agent(agent.id).queued]
+        assert texts == ["one", "two", "three"]
+        other.agents.delete_agent(user, agent.id)
+        with pytest.raises(AgentNotFound):
+            groups.turns.queue_turn(user, agent.id, "user", "four")
+    finally:
+        other.store.close()

@@ -28,6 +28,9 @@ from domain.users import User
 #: projections have caught up with its own write (read-your-writes) without a second query.
 LAST_POSITION: ContextVar[int] = ContextVar("LAST_POSITION", default=0)
 
+#: True during a command's first attempt (`retrying`): see `CommandGroup._changing`.
+_FIRST_ATTEMPT: ContextVar[bool] = ContextVar("FIRST_ATTEMPT", default=False)
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -38,12 +41,17 @@ def retrying(method: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        for attempt in range(_ATTEMPTS - 1):
-            try:
-                return method(*args, **kwargs)
-            except IntegrityError:
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
-        return method(*args, **kwargs)
+        first = _FIRST_ATTEMPT.set(True)
+        try:
+            for attempt in range(_ATTEMPTS - 1):
+                try:
+                    return method(*args, **kwargs)
+                except IntegrityError:
+                    _FIRST_ATTEMPT.set(False)
+                    time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
+            return method(*args, **kwargs)
+        finally:
+            _FIRST_ATTEMPT.reset(first)
 
     return wrapper
 
@@ -71,7 +79,8 @@ _STRIPES = 64  # locks shared by the cached aggregates (by id): bounded, and rar
 
 class _CopyingCache(LRUCache[UUID, Any]):
     """The aggregate cache, keeping copies of its own: the library caches the very object a command
-    saved, which that command's caller may still be reading when another thread fast-forwards it."""
+    saved, which that command's caller may still be reading when another thread fast-forwards it.
+    A copy older than the one held is not kept (two threads' saves may reach it out of order)."""
 
     def __init__(self, maxsize: int, lock_of: Callable[[UUID], threading.RLock]) -> None:
         super().__init__(maxsize)
@@ -79,6 +88,11 @@ class _CopyingCache(LRUCache[UUID, Any]):
 
     def put(self, key: UUID, value: Any) -> Any:
         with self._lock_of(key):
+            try:
+                if super().get(key).version >= value.version:
+                    return None, None
+            except KeyError:
+                pass
             return super().put(key, deepcopy(value))
 
 
@@ -100,12 +114,19 @@ class ThreadSafeRepository(Repository[UUID]):
     def _lock_of(self, aggregate_id: UUID) -> threading.RLock:
         return self._locks[hash(aggregate_id) % _STRIPES]
 
-    def get(self, aggregate_id: UUID, *, version: int | None = None, **kwargs: Any) -> Any:
+    def get(self, aggregate_id: UUID, *, version: int | None = None, fastforward: bool = True, **kwargs: Any) -> Any:
+        """The library's `get`; with `fastforward` False, a cached aggregate as it is cached,
+        without reading the events saved since (by another process)."""
         if self.cache is None or version is not None:
             return super().get(aggregate_id, version=version, **kwargs)
         copy = kwargs.pop("deepcopy_from_cache", True)
         with self._lock_of(aggregate_id):
-            cached = super().get(aggregate_id, deepcopy_from_cache=False, **kwargs)
+            try:
+                if fastforward:
+                    raise KeyError(aggregate_id)
+                cached = self.cache.get(aggregate_id)
+            except KeyError:
+                cached = super().get(aggregate_id, deepcopy_from_cache=False, **kwargs)
             return deepcopy(cached) if copy else cached
 
 
@@ -150,6 +171,15 @@ class MemGPT(Application[UUID]):
                 snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
                 self.snapshots.put([snapshot_class.take(aggregate)])
 
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Record, then cache the aggregates as saved. The library caches them only when it does
+        not fast-forward, so a command's next load read back and replayed the events just saved."""
+        recordings = super()._record(processing_event)
+        if self.repository.cache is not None:
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                self.repository.cache.put(aggregate_id, aggregate)
+        return recordings
+
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         recordings = super().save(*objs, **kwargs)
         if recordings:
@@ -180,9 +210,16 @@ class CommandGroup:
     def _exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.repository
 
-    def _agent(self, user_id: UUID, agent_id: UUID) -> Agent:
+    def _changing(self, aggregate_id: UUID) -> Any:
+        """An aggregate for a command that saves an event of it whatever it decides. Its first
+        attempt takes the cached copy without the read that brings it up to date with other
+        processes' saves: if it is behind, its save loses the version race and the retry reads."""
+        return self.repository.get(aggregate_id, fastforward=not _FIRST_ATTEMPT.get())
+
+    def _agent(self, user_id: UUID, agent_id: UUID, changing: bool = False) -> Agent:
+        """The user's agent; `changing` as in `_changing`."""
         try:
-            agent = self.repository.get(agent_id)
+            agent = self._changing(agent_id) if changing else self.repository.get(agent_id)
         except AggregateNotFoundError:
             raise AgentNotFound(f"Agent agent_id={agent_id} not found") from None
         if not isinstance(agent, Agent):

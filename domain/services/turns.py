@@ -48,7 +48,7 @@ class TurnCommands(CommandGroup):
     def _queued(self, user_id: UUID, agent_id: UUID, role: str, text: str) -> Agent:
         if role not in ("user", "system", *WAKE_TEXTS):
             raise TurnRefused(f"Unknown message role {role!r}: use 'user' or 'system'.")
-        agent = self._agent(user_id, agent_id)
+        agent = self._agent(user_id, agent_id, changing=True)
         agent.queue_turn(uuid4(), role, text)
         return agent
 
@@ -57,9 +57,10 @@ class TurnCommands(CommandGroup):
         return self.repository.get(agent_id)
 
     def _running(self, agent_id: UUID) -> Agent:
-        """The agent a turn acts on. A deleted agent (its user's deletion included) takes no more
-        events: a step that lost the race to the deletion finds it deleted when retried."""
-        agent: Agent = self.repository.get(agent_id)
+        """The agent a turn acts on, to record a step of it (`_changing`). A deleted agent (its
+        user's deletion included) takes no more events: a step that lost the race to the deletion
+        finds it deleted when retried."""
+        agent: Agent = self._changing(agent_id)
         if agent.deleted:
             raise AgentNotFound(f"Agent agent_id={agent_id} was deleted during its turn")
         return agent
