@@ -242,11 +242,14 @@ def database(pg_uri: str | None, home: Path) -> Iterator[tuple[str, Path | None]
 
 
 def client(url: str, token: str) -> httpx.AsyncClient:
+    """The load's client. Its idle connections expire after 2 s: at httpx's default of 5 s, a
+    connection idle as long as this server's keep-alive (5 s) was sometimes reused just as the
+    server closed it (`httpx.ReadError`, a client's race)."""
     return httpx.AsyncClient(
         base_url=url,
         headers={"Authorization": f"Bearer {token}"},
         timeout=httpx.Timeout(900.0),
-        limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
+        limits=httpx.Limits(max_connections=256, max_keepalive_connections=256, keepalive_expiry=2.0),
     )
 
 

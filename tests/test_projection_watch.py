@@ -1,0 +1,47 @@
+"""Read-your-writes waits: a request waiting for the views to reach its write is woken once they
+have, not before, and not at all past its timeout; the views' runner is played here by NOTIFYs."""
+
+import asyncio
+import time
+
+import psycopg
+
+import migrations
+from projections.base import CHANNEL, EVERY_VIEW
+from projections.runner import VIEW_NAMES
+from projections.watch import ProjectionWatch
+from tests.support import fresh_database
+
+
+def _announce(dsn: str, payload: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+
+
+def test_waiters_wake_when_every_view_reaches_their_position_and_only_then(admin_dsn: str) -> None:
+    dsn = fresh_database(admin_dsn)
+    migrations.apply(dsn)
+
+    async def scenario() -> None:
+        watch = ProjectionWatch(dsn, VIEW_NAMES)
+        await watch.start()
+        try:
+            early = [asyncio.create_task(watch.wait_for(p, 5.0)) for p in range(1, 201)]
+            late = asyncio.create_task(watch.wait_for(300, 5.0))
+            await asyncio.sleep(0.05)
+            first, *others = VIEW_NAMES
+            await asyncio.to_thread(_announce, dsn, f"{first}:250")  # one view only: nobody is there yet
+            await asyncio.sleep(0.2)
+            assert not any(t.done() for t in [*early, late])
+            started = time.monotonic()
+            await asyncio.to_thread(_announce, dsn, f"{EVERY_VIEW}:250")
+            assert all(await asyncio.gather(*early))
+            assert time.monotonic() - started < 2.0 and not late.done()
+            assert await watch.wait_for(250, 0.01)  # already there: no wait
+            assert not await watch.wait_for(251, 0.1)  # not there within its timeout
+            await asyncio.to_thread(_announce, dsn, f"{EVERY_VIEW}:300")
+            assert await late
+        finally:
+            await watch.stop()
+
+    asyncio.run(scenario())
