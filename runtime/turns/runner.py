@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import time
 from dataclasses import replace
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -30,6 +31,13 @@ from runtime.turns.leases import Leases
 from runtime.turns.memories import Memories
 
 log = structlog.get_logger(__name__)
+
+Prompt = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # (messages, tools), as sent to the model
+
+
+def _prompt(agent: Agent) -> Prompt:
+    return prompt.chat_messages(agent), prompt.tools(agent)
+
 
 SWEEP_SECONDS = 3.0
 RENEWALS_PER_TERM = 3  # leases are renewed this many times per lease term
@@ -239,9 +247,9 @@ class TurnRunner:
         try:
             model = self._models.for_agent(agent.llm_config)
             for _ in range(step.MAX_STEPS):
-                agent = await self._fit(agent, turn_id, model)
+                agent, fitted = await self._fit(agent, turn_id, model)
                 asked = time.monotonic()
-                reply = await model.complete(prompt.chat_messages(agent), prompt.tools(agent))
+                reply = await model.complete(*fitted)
                 timing = {"model_seconds": round(time.monotonic() - asked, 3)}
                 agent, more = await self._step(agent, turn_id, reply, timing, model)
                 if agent.current_turn != turn_id:
@@ -302,16 +310,19 @@ class TurnRunner:
         config = EmbeddingConfig.from_dict(agent.embedding_config)
         return [piece for text in texts for piece in chunks.by_config(text, config, embedder.count_tokens)]
 
-    async def _fit(self, agent: Agent, turn_id: UUID, model: ChatModel) -> Agent:
-        """Summarise the oldest messages while the prompt overflows the context window."""
+    async def _fit(self, agent: Agent, turn_id: UUID, model: ChatModel) -> tuple[Agent, Prompt]:
+        """Summarise the oldest messages while the prompt overflows the context window; returns
+        the agent and its prompt, built once for the count and the call."""
         window = LLMConfig.from_dict(agent.llm_config).window
-        while model.count_tokens(prompt.chat_messages(agent), prompt.tools(agent)) > window:
+        fitted = _prompt(agent)
+        while model.count_tokens(*fitted) > window:
             hidden = prompt.summarisable(agent.messages)
             if not hidden:
                 raise LLMUnavailable("The prompt does not fit the model's context window even after summarising.")
             summary = await model.summarize(prompt.summary_request(hidden))
             agent = await self._metrics.save(self._turns.summarize, agent.id, turn_id, [m.id for m in hidden], summary)
-        return agent
+            fitted = _prompt(agent)
+        return agent, fitted
 
     @staticmethod
     def _needs_warning(agent: Agent, model: ChatModel) -> bool:
