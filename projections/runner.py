@@ -12,6 +12,7 @@ commit per view per event, a third of a turn's CPU, and fell behind with 16 agen
 
 import threading
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -60,10 +61,13 @@ def catch_up(conn: psycopg.Connection[Any], mapper: Mapper[Any], writer: ViewWri
 class ProjectionHost:
     """Keeps this process's bid for the views alive until `stop()`, and runs them while it holds them."""
 
-    def __init__(self, dsn: str, mapper: Mapper[Any], retry_seconds: float = 2.0) -> None:
+    def __init__(
+        self, dsn: str, mapper: Mapper[Any], retry_seconds: float = 2.0, on_held: Callable[[], None] | None = None
+    ) -> None:
         self._dsn = dsn
         self._mapper = mapper
         self._retry = retry_seconds
+        self._on_held = on_held  # told each time this host takes the views' lock
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="projection-host", daemon=True)
 
@@ -93,6 +97,8 @@ class ProjectionHost:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
             writer = ViewWriter(ViewStore(conn, VIEWS))
             log.info("projection.started", views=len(VIEWS), position=writer.position)
+            if self._on_held is not None:
+                self._on_held()
             while not self._stopping.is_set():
                 catch_up(conn, self._mapper, writer)
                 for _ in conn.notifies(timeout=_TICK_SECONDS, stop_after=1):

@@ -40,6 +40,7 @@ from runtime.tail import LogTail
 from runtime.turns.leases import Leases
 from runtime.turns.memories import Memories
 from runtime.turns.runner import TurnRunner
+from runtime.views_process import ViewsProcess
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +58,7 @@ class Services:
     commands: CommandGroups
     views: Views
     watch: ProjectionWatch
-    projections: ProjectionHost
+    projections: ProjectionHost  # in a thread: a standby while `views` holds the views
     tail: LogTail
     turns: TurnRunner | None
     embedders: EmbedderSource
@@ -69,6 +70,7 @@ class Services:
     metrics: Metrics  # this server's own registry of metrics (/metrics)
     embedded: EmbeddedChat | None = None  # its model process is stopped with the server
     models: ModelSource | None = None  # the chat adapters (turn histories show their request bodies)
+    views_process: ViewsProcess | None = None  # the views' own process, when configured
 
     async def open(self) -> None:
         self.database.supervise()
@@ -76,6 +78,8 @@ class Services:
         await self.locks.open(wait=True)
         await self.watch.start()
         await self.tail.start()
+        if self.views_process is not None:
+            await self.views_process.start()
         self.projections.start()
         await self.filler.start()
         if self.turns:
@@ -96,6 +100,8 @@ class Services:
         await self.http.close()
         await self.locks.close()
         await self.pool.close()
+        if self.views_process is not None:
+            await self.views_process.stop()
         await asyncio.to_thread(self.projections.stop)
         self.commands.store.close()
         self.database.stop()
@@ -191,4 +197,5 @@ def bootstrap(
         metrics=metrics,
         embedded=embedded,
         models=models,
+        views_process=ViewsProcess(dsn) if config.views_process else None,
     )

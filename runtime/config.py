@@ -101,6 +101,7 @@ class Config:
     llm_backoff: float = 0.5  # seconds before the second try; doubles after each failure
     turn_timeout: float = 900.0  # how long a non-streamed request waits for its turn to end
     run_turns: bool = True  # run turns in this process (off when `memgpt worker`s do it)
+    views_process: bool = True  # apply the views in a child process (runtime.views_process), not a thread
     header_timeout: float = 10.0  # seconds for a whole request head, from connecting or the previous response
     keepalive_timeout: float = 5.0  # seconds an idle connection is kept open between requests
     providers: tuple[Provider, ...] = ()  # the operator's endpoints and keys
@@ -177,6 +178,7 @@ class Config:
             llm_backoff=float(env.get("MEMGPT_LLM_BACKOFF", 0.5)),
             turn_timeout=float(env.get("MEMGPT_TURN_TIMEOUT", 900.0)),
             run_turns=env.get("MEMGPT_RUN_TURNS", "1").lower() not in ("0", "no", "false"),
+            views_process=env.get("MEMGPT_VIEWS_PROCESS", "1").lower() not in ("0", "no", "false"),
             header_timeout=float(env.get("MEMGPT_HEADER_TIMEOUT", 10.0)),
             keepalive_timeout=float(env.get("MEMGPT_KEEPALIVE_TIMEOUT", 5.0)),
             providers=_providers(env, saved, llm, embedding),

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 
 from tests.fake_llm import FakeLLM
@@ -116,3 +117,50 @@ def test_sigkill_under_load_loses_nothing_acknowledged(admin_dsn: str, fresh_llm
         assert closed >= 1
     finally:
         server.stop()
+
+
+def _views_children(server: Server) -> list[psutil.Process]:
+    assert server.proc is not None
+    children = psutil.Process(server.proc.pid).children()
+    return [p for p in children if "runtime.views_process" in " ".join(p.cmdline())]
+
+
+def _edit_shows(c: httpx.Client, aid: str, human: str) -> bool:
+    """A memory edit answered without X-Views-Lag, and read back at once."""
+    r = c.post(f"/api/agents/{aid}/memory", json={"human": human})
+    return (
+        r.status_code == 200
+        and "X-Views-Lag" not in r.headers
+        and c.get(f"/api/agents/{aid}/memory").json()["core_memory"]["human"] == human
+    )
+
+
+def test_the_views_run_in_a_child_that_dies_with_the_server_and_that_the_server_outlives(
+    admin_dsn: str, fresh_llm: FakeLLM, tmp_path: Path
+) -> None:
+    """The views' own process applies every write. The server killed with SIGKILL takes the child
+    with it, so no orphan keeps the views' lock from the next server. That server's child killed,
+    its standby thread takes the views over and writes still show at once."""
+    dsn = fresh_database(admin_dsn)
+    first = Server(tmp_path / "first", dsn, env=_env(fresh_llm)).start()
+    try:
+        [child] = _views_children(first)
+        with first.client() as c:
+            aid = create_agent(c, name="Viewed")
+            assert ("assistant_message", "echo: one") in kinds(say(c, aid, "one"))
+            assert _edit_shows(c, aid, "first")
+    finally:
+        first.stop(signal.SIGKILL)
+    child.wait(10)  # psutil.TimeoutExpired if it outlived its server
+    second = Server(tmp_path / "second", dsn, env=_env(fresh_llm)).start()
+    try:
+        [child] = _views_children(second)
+        assert '"held": true' in second.output()  # the child, not the thread, took the views
+        with second.client() as c:
+            assert _edit_shows(c, aid, "second")
+            child.kill()
+            child.wait(10)
+            assert _edit_shows(c, aid, "after the views' process died")
+            assert ("assistant_message", "echo: two") in kinds(say(c, aid, "two"))
+    finally:
+        second.stop()

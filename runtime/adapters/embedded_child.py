@@ -4,35 +4,14 @@
 `ModelProcess`, never by hand. It lives apart from the server so that a crash inside llama.cpp
 (a bad instruction, a fault, the OOM killer) takes only this process down. It listens on a Unix
 socket inside the data directory, not on a port another local user could reach, prints `ready`
-on stdout once the model is loaded, and exits as soon as its parent goes away: the kernel sends
-it SIGKILL when the parent dies (PR_SET_PDEATHSIG), and EOF on stdin (the parent's end of the
-pipe closing) ends it too.
+on stdout once the model is loaded, and exits as soon as its parent goes away (`runtime.children`).
 """
 
 import argparse
-import ctypes
 import os
-import signal
-import sys
 import threading
 
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent(parent: int) -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the stdin watch below still ends the process
-        pass
-    if os.getppid() != parent:  # the parent died before the prctl took effect
-        os._exit(0)
-
-    def watch() -> None:
-        while sys.stdin.buffer.read(4096):
-            pass
-        os._exit(0)  # no clean-up: llama.cpp's threads need none, and must not delay the exit
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+from runtime.children import die_with_parent
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ctx", type=int, default=8192)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    _die_with_parent(args.parent)
+    die_with_parent(args.parent)
 
     ready = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # llama.cpp's own output goes to the log, never into the pipe nobody reads
