@@ -338,7 +338,8 @@ class PromptRecorder(PostgresApplicationRecorder):
         record (a command that found nothing to do) takes no connection at all."""
         if not stored_events and kwargs.get("tracking") is None:
             return None
-        if stored_events and not kwargs and sum(len(e.state) for e in stored_events) <= PIPELINED_BYTES:
+        plain = all(value is None for value in kwargs.values())  # the library passes tracking=None
+        if stored_events and plain and sum(len(e.state) for e in stored_events) <= PIPELINED_BYTES:
             return self._insert_pipelined(stored_events)
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._insert_events(curs, stored_events, **kwargs)

@@ -144,3 +144,23 @@ def test_a_command_on_an_agent_another_process_changed_since_loses_the_race_and_
             groups.turns.queue_turn(user, agent.id, "user", "four")
     finally:
         other.store.close()
+
+
+def test_a_commands_save_goes_in_one_pipeline_unless_it_is_large(
+    app: tuple[CommandGroups, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a command saves is sent in one round trip (`_insert_pipelined`), the library's
+    `tracking=None` notwithstanding (it once kept every save off the pipeline); a large save is not."""
+    groups, _ = app
+    recorder = groups.store.recorder
+    pipelined: list[int] = []
+    send = recorder._insert_pipelined  # type: ignore[attr-defined]
+    monkeypatch.setattr(recorder, "_insert_pipelined", lambda events: pipelined.append(len(events)) or send(events))
+    user, _ = groups.accounts.create_user(None, None)
+    agent = groups.agents.create_agent(user, "Piped", "memgpt_chat", "sam_pov", "basic", {}, {})
+    before = len(pipelined)
+    groups.turns.queue_turn(user, agent.id, "user", "small")
+    assert len(pipelined) == before + 1
+    groups.turns.queue_turn(user, agent.id, "user", "x" * (PIPELINED_BYTES + 1))
+    assert len(pipelined) == before + 1
+    assert [t["text"][:5] for t in groups.turns.agent(agent.id).queued] == ["small", "xxxxx"]
