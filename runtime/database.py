@@ -352,15 +352,23 @@ class PromptRecorder(PostgresApplicationRecorder):
         """The transaction sent whole, in one pipeline: begin, lock, notify, insert, commit, and
         one wait for the answers. The events table stays locked only while PostgreSQL runs the
         statements, never while this process waits for its turn at the GIL between two round
-        trips (what made saves queue up behind each other under load)."""
+        trips (what made saves queue up behind each other under load).
+
+        Nothing in it is a prepared statement: psycopg prepares a query on its sixth run, and in a
+        pipeline that a lost race aborted it still counted as prepared a statement PostgreSQL
+        never made, and the connection's next save failed ("prepared statement does not exist")."""
+        rows = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
         with self.datastore.get_connection() as conn, conn.cursor() as curs, conn.cursor() as end:
             try:
                 with conn.pipeline():
-                    curs.execute(b"BEGIN")
+                    curs.execute(b"BEGIN", prepare=False)
                     for statement in self._lock_and_notify:
-                        curs.execute(statement)
-                    PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
-                    end.execute(b"COMMIT")
+                        curs.execute(statement, prepare=False)
+                    curs.execute(self.insert_events_statement, (rows,), prepare=False)
+                    end.execute(b"COMMIT", prepare=False)
             except BaseException:
                 if not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
                     with contextlib.suppress(psycopg.Error):  # the first error is the one to raise

@@ -164,3 +164,28 @@ def test_a_commands_save_goes_in_one_pipeline_unless_it_is_large(
     groups.turns.queue_turn(user, agent.id, "user", "x" * (PIPELINED_BYTES + 1))
     assert len(pipelined) == before + 1
     assert [t["text"][:5] for t in groups.turns.agent(agent.id).queued] == ["small", "xxxxx"]
+
+
+def test_racing_saves_in_pipelines_leave_every_connection_usable(app: tuple[CommandGroups, str]) -> None:
+    """Eight threads queue messages to one agent at once: most first attempts lose the race, in
+    the middle of a pipeline, on connections that have saved before. Every command still lands
+    (a prepared statement the aborted pipeline never created was once used later: a 500)."""
+    groups, _ = app
+    user, _ = groups.accounts.create_user(None, None)
+    agent = groups.agents.create_agent(user, "Contended", "memgpt_chat", "sam_pov", "basic", {}, {})
+    failures: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for i in range(40):
+                groups.turns.queue_turn(user, agent.id, "user", f"{n}-{i}")
+        except BaseException as e:  # noqa: BLE001 - reported below
+            failures.append(e)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert len(groups.turns.agent(agent.id).queued) == 8 * 40
