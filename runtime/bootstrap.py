@@ -58,7 +58,7 @@ class Services:
     commands: CommandGroups
     views: Views
     watch: ProjectionWatch
-    projections: ProjectionHost  # in a thread: a standby while `views` holds the views
+    projections: ProjectionHost  # in a thread: a standby while `views_process` holds the views
     tail: LogTail
     turns: TurnRunner | None
     embedders: EmbedderSource

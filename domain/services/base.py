@@ -121,13 +121,16 @@ class ThreadSafeRepository(Repository[UUID]):
             return super().get(aggregate_id, version=version, **kwargs)
         copy = kwargs.pop("deepcopy_from_cache", True)
         with self._lock_of(aggregate_id):
-            try:
-                if fastforward:
-                    raise KeyError(aggregate_id)
-                cached = self.cache.get(aggregate_id)
-            except KeyError:
+            cached = None if fastforward else self._cached(aggregate_id)
+            if cached is None:
                 cached = super().get(aggregate_id, deepcopy_from_cache=False, **kwargs)
             return deepcopy(cached) if copy else cached
+
+    def _cached(self, aggregate_id: UUID) -> Any:
+        try:
+            return self.cache.get(aggregate_id) if self.cache is not None else None
+        except KeyError:
+            return None
 
 
 class MemGPT(Application[UUID]):

@@ -330,7 +330,7 @@ class TurnRunner:
         if agent.warned:
             return False
         window = LLMConfig.from_dict(agent.llm_config).window
-        return model.count_tokens(prompt.chat_messages(agent), prompt.tools(agent)) > prompt.WARNING_FRACTION * window
+        return model.count_tokens(*_prompt(agent)) > prompt.WARNING_FRACTION * window
 
     async def _warn_if_full(self, agent: Agent, turn_id: UUID, model: ChatModel) -> tuple[Agent, bool]:
         if not self._needs_warning(agent, model):
