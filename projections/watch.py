@@ -36,6 +36,7 @@ class ProjectionWatch:
         self._positions = dict.fromkeys(views, 0)
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # (position, arrival, future)
         self._arrivals = itertools.count()
+        self._cancelled = 0  # waiters in the heap that timed out or went away
         self._changed = asyncio.Condition()  # for `wait_beyond`
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -71,7 +72,19 @@ class ProjectionWatch:
         except TimeoutError:
             log.warning("projection.lagging", wanted=position, reached=self._positions)
             return False
+        finally:
+            if reached.cancelled():  # timed out, or its request went away: not released
+                self._forget_cancelled()
         return self.position >= position
+
+    def _forget_cancelled(self) -> None:
+        """Drop the waiters nobody waits for any more once they are half the heap: while a view
+        lags, every write's waiter times out, and they must not pile up until it catches up."""
+        self._cancelled += 1
+        if 2 * self._cancelled > len(self._waiters):
+            self._waiters = [w for w in self._waiters if not w[2].done()]
+            heapq.heapify(self._waiters)
+            self._cancelled = 0
 
     def _release(self, everyone: bool = False) -> None:
         """Wake the waiters whose position every view has reached (all of them: `everyone`)."""

@@ -189,3 +189,21 @@ def test_racing_saves_in_pipelines_leave_every_connection_usable(app: tuple[Comm
         t.join()
     assert failures == []
     assert len(groups.turns.agent(agent.id).queued) == 8 * 40
+
+
+def test_a_pipelined_save_after_the_database_dropped_every_connection_still_lands(
+    app: tuple[CommandGroups, str],
+) -> None:
+    """A restart closes every pooled connection: the first save meets a dead one in mid-pipeline,
+    and is tried once more on a connection the pool has just tested; nothing is saved twice."""
+    groups, dsn = app
+    user, _ = groups.accounts.create_user(None, None)
+    agent = groups.agents.create_agent(user, "Restarted", "memgpt_chat", "sam_pov", "basic", {}, {})
+    groups.turns.queue_turn(user, agent.id, "user", "before")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    groups.turns.queue_turn(user, agent.id, "user", "after")
+    assert [t["text"] for t in groups.turns.agent(agent.id).queued] == ["before", "after"]

@@ -45,3 +45,30 @@ def test_waiters_wake_when_every_view_reaches_their_position_and_only_then(admin
             await watch.stop()
 
     asyncio.run(scenario())
+
+
+def test_waits_that_time_out_while_the_views_lag_do_not_pile_up(admin_dsn: str) -> None:
+    """While a view lags, every write's wait times out (or its client goes away); thousands of
+    them must not stay held until the views catch up, and a later wait is still woken."""
+    dsn = fresh_database(admin_dsn)
+    migrations.apply(dsn)
+
+    async def scenario() -> None:
+        watch = ProjectionWatch(dsn, VIEW_NAMES)
+        await watch.start()
+        try:
+            timed_out = await asyncio.gather(*(watch.wait_for(10_000 + n, 0.05) for n in range(2000)))
+            assert not any(timed_out)
+            gone = [asyncio.create_task(watch.wait_for(20_000 + n, 30.0)) for n in range(2000)]
+            await asyncio.sleep(0.05)
+            for task in gone:
+                task.cancel()
+            await asyncio.gather(*gone, return_exceptions=True)
+            assert len(watch._waiters) < 100  # what is still held for them
+            later = asyncio.create_task(watch.wait_for(5, 5.0))
+            await asyncio.to_thread(_announce, dsn, f"{EVERY_VIEW}:5")
+            assert await later
+        finally:
+            await watch.stop()
+
+    asyncio.run(scenario())

@@ -7,6 +7,9 @@ answers can be what no well-behaved endpoint sends: endless bodies, gzip bombs, 
 import asyncio
 import functools
 import gzip
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -108,3 +111,46 @@ def test_the_environments_proxy_and_netrc_are_not_used(monkeypatch: pytest.Monke
         assert b"authorization" not in direct[0].lower()
 
     asyncio.run(check())
+
+
+@run
+async def test_an_endpoint_that_never_answers_fails_within_the_timeout() -> None:
+    """A model that accepts the connection and then says nothing does not hold a turn forever."""
+    wire = Wire(timeout=0.5)
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(WireError, match="Timeout"):
+        await wire.post(f"http://127.0.0.1:{port}/chat/completions", {}, {})
+    assert asyncio.get_running_loop().time() - started < 5
+    await wire.close()
+    server.close()
+
+
+def test_the_client_works_without_its_compiled_parts() -> None:
+    """On a CPU aiohttp ships no wheel for, it runs as pure Python: the same answers come back."""
+    script = """
+import asyncio, sys
+sys.path.insert(0, %r)
+from tests.test_wire import raw_server
+from runtime.adapters.wire import Wire
+import aiohttp.http_parser as parser
+assert parser.HttpResponseParser is parser.HttpResponseParserPy, "the compiled parser was used"
+async def main():
+    ok = b"HTTP/1.1 200 OK\\r\\nContent-Length: 10\\r\\nConnection: close\\r\\n\\r\\n{\\"a\\": [1]}"
+    async with raw_server(ok) as (url, _):
+        wire = Wire(timeout=10.0)
+        print((await wire.post(url + "/chat/completions", {"x": 1}, {})).json())
+        await wire.close()
+asyncio.run(main())
+"""
+    root = str(Path(__file__).resolve().parents[1])
+    env = os.environ | {"AIOHTTP_NO_EXTENSIONS": "1"}
+    done = subprocess.run([sys.executable, "-c", script % root], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "{'a': [1]}"
