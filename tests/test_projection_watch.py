@@ -3,8 +3,10 @@ have, not before, and not at all past its timeout; the views' runner is played h
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import psycopg
+import pytest
 
 import migrations
 from projections.base import CHANNEL, EVERY_VIEW
@@ -13,62 +15,68 @@ from projections.watch import ProjectionWatch
 from tests.support import fresh_database
 
 
+@pytest.fixture
+def dsn(admin_dsn: str) -> str:
+    dsn = fresh_database(admin_dsn)
+    migrations.apply(dsn)
+    return dsn
+
+
+def _watching(dsn: str, scenario: Callable[[ProjectionWatch], Awaitable[None]]) -> None:
+    """Run `scenario` against a started watch on `dsn`, in an event loop of its own."""
+
+    async def run() -> None:
+        watch = ProjectionWatch(dsn, VIEW_NAMES)
+        await watch.start()
+        try:
+            await scenario(watch)
+        finally:
+            await watch.stop()
+
+    asyncio.run(run())
+
+
 def _announce(dsn: str, payload: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
 
 
-def test_waiters_wake_when_every_view_reaches_their_position_and_only_then(admin_dsn: str) -> None:
-    dsn = fresh_database(admin_dsn)
-    migrations.apply(dsn)
+def test_waiters_wake_when_every_view_reaches_their_position_and_only_then(dsn: str) -> None:
+    async def scenario(watch: ProjectionWatch) -> None:
+        early = [asyncio.create_task(watch.wait_for(p, 5.0)) for p in range(1, 201)]
+        late = asyncio.create_task(watch.wait_for(300, 5.0))
+        await asyncio.sleep(0.05)
+        first, *others = VIEW_NAMES
+        await asyncio.to_thread(_announce, dsn, f"{first}:250")  # one view only: nobody is there yet
+        await asyncio.sleep(0.2)
+        assert not any(t.done() for t in [*early, late])
+        started = time.monotonic()
+        await asyncio.to_thread(_announce, dsn, f"{EVERY_VIEW}:250")
+        assert all(await asyncio.gather(*early))
+        assert time.monotonic() - started < 2.0 and not late.done()
+        assert await watch.wait_for(250, 0.01)  # already there: no wait
+        assert not await watch.wait_for(251, 0.1)  # not there within its timeout
+        await asyncio.to_thread(_announce, dsn, f"{EVERY_VIEW}:300")
+        assert await late
 
-    async def scenario() -> None:
-        watch = ProjectionWatch(dsn, VIEW_NAMES)
-        await watch.start()
-        try:
-            early = [asyncio.create_task(watch.wait_for(p, 5.0)) for p in range(1, 201)]
-            late = asyncio.create_task(watch.wait_for(300, 5.0))
-            await asyncio.sleep(0.05)
-            first, *others = VIEW_NAMES
-            await asyncio.to_thread(_announce, dsn, f"{first}:250")  # one view only: nobody is there yet
-            await asyncio.sleep(0.2)
-            assert not any(t.done() for t in [*early, late])
-            started = time.monotonic()
-            await asyncio.to_thread(_announce, dsn, f"{EVERY_VIEW}:250")
-            assert all(await asyncio.gather(*early))
-            assert time.monotonic() - started < 2.0 and not late.done()
-            assert await watch.wait_for(250, 0.01)  # already there: no wait
-            assert not await watch.wait_for(251, 0.1)  # not there within its timeout
-            await asyncio.to_thread(_announce, dsn, f"{EVERY_VIEW}:300")
-            assert await late
-        finally:
-            await watch.stop()
-
-    asyncio.run(scenario())
+    _watching(dsn, scenario)
 
 
-def test_waits_that_time_out_while_the_views_lag_do_not_pile_up(admin_dsn: str) -> None:
+def test_waits_that_time_out_while_the_views_lag_do_not_pile_up(dsn: str) -> None:
     """While a view lags, every write's wait times out (or its client goes away); thousands of
     them must not stay held until the views catch up, and a later wait is still woken."""
-    dsn = fresh_database(admin_dsn)
-    migrations.apply(dsn)
 
-    async def scenario() -> None:
-        watch = ProjectionWatch(dsn, VIEW_NAMES)
-        await watch.start()
-        try:
-            timed_out = await asyncio.gather(*(watch.wait_for(10_000 + n, 0.05) for n in range(2000)))
-            assert not any(timed_out)
-            gone = [asyncio.create_task(watch.wait_for(20_000 + n, 30.0)) for n in range(2000)]
-            await asyncio.sleep(0.05)
-            for task in gone:
-                task.cancel()
-            await asyncio.gather(*gone, return_exceptions=True)
-            assert len(watch._waiters) < 100  # what is still held for them
-            later = asyncio.create_task(watch.wait_for(5, 5.0))
-            await asyncio.to_thread(_announce, dsn, f"{EVERY_VIEW}:5")
-            assert await later
-        finally:
-            await watch.stop()
+    async def scenario(watch: ProjectionWatch) -> None:
+        timed_out = await asyncio.gather(*(watch.wait_for(10_000 + n, 0.05) for n in range(2000)))
+        assert not any(timed_out)
+        gone = [asyncio.create_task(watch.wait_for(20_000 + n, 30.0)) for n in range(2000)]
+        await asyncio.sleep(0.05)
+        for task in gone:
+            task.cancel()
+        await asyncio.gather(*gone, return_exceptions=True)
+        assert len(watch._waiters) < 100  # what is still held for them
+        later = asyncio.create_task(watch.wait_for(5, 5.0))
+        await asyncio.to_thread(_announce, dsn, f"{EVERY_VIEW}:5")
+        assert await later
 
-    asyncio.run(scenario())
+    _watching(dsn, scenario)
