@@ -22,6 +22,8 @@ from psycopg import sql
 
 from projections import agents, assistants, catalogue, events, keys, messages, passages, sources, turns, users
 from projections.base import SET_ASIDE, View, ViewStore, ViewWriter, tracking_table
+from projections.log_reads import BATCH
+from projections.log_reads import after as events_after
 
 log = structlog.get_logger(__name__)
 
@@ -39,22 +41,17 @@ _DATABASE_AWAY = (psycopg.OperationalError, psycopg.InterfaceError, OperationalE
 
 EVENTS_CHANNEL = "memgpt_events"  # where the event store announces new events
 _LOCK_KEY = zlib.crc32(b"memgpt.projection.views")
-_BATCH = 500  # events read, and applied in one transaction, at most at once
 # An event whose notification was missed (the database restarting between its commit and its
 # notification, say) is read on the next tick at the latest.
 _TICK_SECONDS = 1.0
-_READ = sql.SQL(
-    "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
-    " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-).format(sql.Identifier(EVENTS_CHANNEL))
 
 
 def catch_up(conn: psycopg.Connection[Any], mapper: Mapper[Any], writer: ViewWriter) -> int:
     """Apply to the views what the log holds after their position; returns the position reached."""
     while True:
-        rows = conn.execute(_READ, (writer.position, _BATCH)).fetchall()
+        rows = events_after(conn, writer.position)  # applied in one transaction
         writer.apply([(mapper.to_domain_event(StoredEvent(r[1], r[2], r[3], bytes(r[4]))), r[0]) for r in rows])
-        if len(rows) < _BATCH:
+        if len(rows) < BATCH:
             return writer.position
 
 
@@ -103,7 +100,7 @@ class ProjectionHost:
                 catch_up(conn, self._mapper, writer)
                 for _ in conn.notifies(timeout=_TICK_SECONDS, stop_after=1):
                     pass  # woken by a new event, or by the tick
-                for _ in conn.notifies(timeout=0, stop_after=_BATCH):
+                for _ in conn.notifies(timeout=0, stop_after=BATCH):
                     pass  # the notifications of events the next read takes anyway
 
 

@@ -16,10 +16,11 @@ import structlog
 from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg_pool import AsyncConnectionPool
 
+from projections import log_reads
+
 log = structlog.get_logger(__name__)
 
 CHANNEL = "memgpt_events"
-_BATCH = 500
 CLOSED = (-1, None)  # put on a subscriber's queue when the server is going away
 _RETRY_FIRST, _RETRY_MAX = 0.25, 1.0  # seconds between attempts to reconnect, doubling
 
@@ -78,7 +79,7 @@ class LogTail:
                 for position, event in backlog:
                     seen = position
                     yield position, event
-                if len(backlog) < _BATCH:
+                if len(backlog) < log_reads.BATCH:
                     break
             while True:
                 try:
@@ -96,13 +97,7 @@ class LogTail:
 
     async def _read(self, after: int, upto: int, agent_id: UUID) -> list[tuple[int, Any]]:
         async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT notification_id, originator_id, originator_version, topic, state FROM memgpt_events"
-                " WHERE originator_id = %s AND notification_id > %s AND notification_id <= %s"
-                f" ORDER BY notification_id LIMIT {_BATCH}",
-                (agent_id, after, upto),
-            )
-            rows = await cur.fetchall()
+            rows = await log_reads.of_agent(conn, agent_id, after, upto)
         return [(row[0], self._decode(row)) for row in rows]
 
     async def event_at(self, agent_id: UUID, position: int) -> Any:
@@ -148,13 +143,8 @@ class LogTail:
 
     async def _catch_up(self, conn: psycopg.AsyncConnection) -> None:
         while True:
-            cur = await conn.execute(
-                "SELECT notification_id, originator_id, originator_version, topic, state FROM memgpt_events"
-                f" WHERE notification_id > %s ORDER BY notification_id LIMIT {_BATCH}",
-                (self._position,),
-            )
-            rows = await cur.fetchall()
+            rows = await log_reads.after_async(conn, self._position)
             for row in rows:
                 self._publish(row[0], self._decode(row))
-            if len(rows) < _BATCH:
+            if len(rows) < log_reads.BATCH:
                 return
