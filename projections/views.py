@@ -41,6 +41,14 @@ _READINESS = sql.SQL(
 ).format(sql.SQL(" UNION ALL ").join(sql.SQL("SELECT {}").format(position_of(name)) for name in VIEW_NAMES))
 
 
+# Read from the user's busy agents only (an index holds them): a tenant with many idle agents must
+# not make each of its messages read all of them.
+TURNS_OF = (
+    "SELECT count(*) FILTER (WHERE turn_open) AS running, coalesce(sum(queued_turns), 0) AS queued"
+    " FROM view_agents WHERE user_id = %s AND (queued_turns > 0 OR turn_open)"
+)
+
+
 class Views:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
@@ -147,11 +155,7 @@ class Views:
 
     async def turns_of(self, user_id: UUID) -> tuple[int, int]:
         """How many turns of the user's agents are running, and how many are queued."""
-        row = await self._one(
-            "SELECT count(*) FILTER (WHERE turn_open) AS running, coalesce(sum(queued_turns), 0) AS queued"
-            " FROM view_agents WHERE user_id = %s",
-            user_id,
-        )
+        row = await self._one(TURNS_OF, user_id)
         return (row["running"], row["queued"]) if row else (0, 0)
 
     async def agent(self, user_id: UUID, agent_id: UUID) -> dict[str, Any] | None:

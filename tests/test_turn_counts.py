@@ -1,0 +1,68 @@
+"""The counts a message is checked against before it is queued (a user's running and queued
+turns) read only that user's busy agents: a tenant with thousands of idle agents must not make
+each of its messages read every one of them."""
+
+import asyncio
+import uuid
+from typing import Any
+
+import orjson
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+import migrations
+from projections.views import TURNS_OF, Views
+from tests.support import fresh_database
+
+IDLE = 3_000
+
+
+def _agents(
+    conn: psycopg.Connection[Any], user_id: uuid.UUID, count: int, queued: int = 0, open_: bool = False
+) -> None:
+    conn.execute(
+        "INSERT INTO view_agents (id, user_id, name, preset, persona_name, human_name, system, functions,"
+        " core_memory, llm_config, embedding_config, message_ids, created_at, queued_turns, turn_open)"
+        " SELECT gen_random_uuid(), %s, 'agent' || g, 'p', 'x', 'y', 's', '[]', '{}', '{}', '{}', '{}', now(), %s, %s"
+        " FROM generate_series(1, %s) g",
+        (user_id, queued, open_, count),
+    )
+
+
+def _rows_read(plan: dict[str, Any]) -> int:
+    """Rows every scan in an `EXPLAIN (ANALYZE, FORMAT JSON)` plan read, kept or filtered out."""
+    own = plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0) if "Scan" in plan["Node Type"] else 0
+    return own + sum(_rows_read(p) for p in plan.get("Plans", []))
+
+
+@pytest.fixture
+def counted(admin_dsn: str) -> tuple[str, uuid.UUID]:
+    """A user with many idle agents, one running and one with three queued turns; and another
+    user with a busy agent of their own."""
+    dsn = fresh_database(admin_dsn)
+    migrations.apply(dsn)
+    user, other = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        _agents(conn, user, IDLE)
+        _agents(conn, user, 1, open_=True)
+        _agents(conn, user, 1, queued=3)
+        _agents(conn, other, 1, queued=2, open_=True)
+        conn.execute("ANALYZE view_agents")
+    return dsn, user
+
+
+def test_a_users_turn_counts_read_only_their_busy_agents(counted: tuple[str, uuid.UUID]) -> None:
+    dsn, user = counted
+
+    async def counts() -> tuple[int, int]:
+        async with AsyncConnectionPool(dsn, min_size=1, max_size=1, kwargs={"autocommit": True}) as pool:
+            return await Views(pool).turns_of(user)
+
+    assert asyncio.run(counts()) == (1, 3)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {TURNS_OF.replace('%s', '%(user)s')}", {"user": user})
+        plan = row.fetchone()
+    assert plan is not None
+    found = plan[0] if isinstance(plan[0], list) else orjson.loads(plan[0])
+    assert _rows_read(found[0]["Plan"]) <= 2  # the user's two busy agents, none of the idle ones
