@@ -70,6 +70,10 @@ async def run(args: argparse.Namespace, home: Path) -> None:
             postgres = int((pgdata / "postmaster.pid").read_text().split()[0])
             assert server.proc is not None
             processes = {"server": server.proc.pid, **{f"worker {i}": w.pid for i, w in enumerate(workers)}}
+            views = [
+                c.pid for c in psutil.Process(server.proc.pid).children() if "views_process" in " ".join(c.cmdline())
+            ]
+            processes |= {"  of which its views' process": views[0]} if views else {}
             processes |= {"PostgreSQL": postgres, "model": model.pid}
             async with bench.client(server.url, await bench.new_user_key(server.url, bench.PASSWORD)) as c:
                 agents = [(await bench.create_agent(c, f"Cpu{i}"))[1] for i in range(args.agents)]
