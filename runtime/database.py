@@ -8,7 +8,6 @@ pgvector new enough) so that an operator gets one line saying what to fix instea
 from the middle of a migration.
 """
 
-import contextlib
 import functools
 import re
 import threading
@@ -25,7 +24,7 @@ import psycopg
 import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
-from psycopg import AsyncConnection, pq, sql
+from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
@@ -299,9 +298,9 @@ def _once_more(method: Any) -> Any:
     return tried
 
 
-# A save whose events' states add up to at most this is sent in one pipeline; larger ones are
-# not: pipelined, a statement of more than ~1 MB stalled mid-send while holding the table's lock.
-PIPELINED_BYTES = 64 * 1024
+# One statement does a save (migrations/0016_append_events.sql): the library's own function for it
+# (POSTGRES_ENABLE_DB_FUNCTIONS) takes no lock on the table, so positions could commit out of order.
+_APPEND = b"SELECT notification_id FROM memgpt_append(%s::stored_event_uuid[]) AS notification_id"
 
 
 class PromptRecorder(PostgresApplicationRecorder):
@@ -312,68 +311,36 @@ class PromptRecorder(PostgresApplicationRecorder):
     is tried once more, on a connection the pool has just tested (`_once_more`); after that the
     request answers 503 and its client retries.
 
-    The insert's statements are composed once, here, not on every save (psycopg composes a
-    `sql.Composed` again each time it runs one: a fifth of a save's CPU). A save of a few events
-    goes to the database in one round trip (`_insert_pipelined`); a large one in four.
+    A save is one statement, `memgpt_append` (`_append`), not the library's five (begin, lock,
+    notify, insert, commit): one round trip, and one statement for this process to send and for
+    PostgreSQL to parse. The table is locked only once the whole statement has arrived, so a
+    large save cannot hold the lock while it is still being sent.
     """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        notify = sql.SQL("NOTIFY {}").format(sql.Identifier(self.channel_name))
-        self._lock_and_notify = [s.as_bytes(None) for s in [*self.lock_table_statements, notify]]
-        self._before_insert = b"; ".join(self._lock_and_notify)
-        self.insert_events_statement = self.insert_events_statement.as_bytes(None)
-
-    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        curs.execute(self._before_insert)  # lock the table, then notify on commit
-        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
     @_once_more
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        """The library's insert. A large save is not pipelined: pipelined, a statement of more
-        than ~1 MB (a large document's passages) stalled forever, mid-send, while holding the events
-        table's lock, and with it every write of every tenant; unpipelined it costs the few round
-        trips of the lock and the notify, on the same connection and transaction. A save of up to
-        `PIPELINED_BYTES` goes in one pipeline (`_insert_pipelined`). A save with nothing to
-        record (a command that found nothing to do) takes no connection at all."""
+        """The library's insert, as one statement (`_append`), unless the library passes
+        something to record with the events (a tracking position: the views do not use it, but
+        the library's own path keeps it working). A save with nothing to record (a command that
+        found nothing to do) takes no connection at all."""
         if not stored_events and kwargs.get("tracking") is None:
             return None
-        plain = all(value is None for value in kwargs.values())  # the library passes tracking=None
-        if stored_events and plain and sum(len(e.state) for e in stored_events) <= PIPELINED_BYTES:
-            return self._insert_pipelined(stored_events)
+        if stored_events and all(value is None for value in kwargs.values()):  # the library passes tracking=None
+            return self._append(stored_events)
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            self._insert_events(curs, stored_events, **kwargs)
+            self._insert_events(curs, stored_events, **kwargs)  # what is recorded with them
             if not stored_events:
                 return None
-            self._insert_stored_events(curs, stored_events, **kwargs)
+            self._insert_stored_events(curs, stored_events, **kwargs)  # lock, notify, insert
             return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
-    def _insert_pipelined(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
-        """The transaction sent whole, in one pipeline: begin, lock, notify, insert, commit, and
-        one wait for the answers. The events table stays locked only while PostgreSQL runs the
-        statements, never while this process waits for its turn at the GIL between two round
-        trips (what made saves queue up behind each other under load).
-
-        Nothing in it is a prepared statement: psycopg prepares a query on its sixth run, and in a
-        pipeline that a lost race aborted it still counted as prepared a statement PostgreSQL
-        never made, and the connection's next save failed ("prepared statement does not exist")."""
+    def _append(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
         rows = [
             self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
             for e in stored_events
         ]
-        with self.datastore.get_connection() as conn, conn.cursor() as curs, conn.cursor() as end:
-            try:
-                with conn.pipeline():
-                    curs.execute(b"BEGIN", prepare=False)
-                    for statement in self._lock_and_notify:
-                        curs.execute(statement, prepare=False)
-                    curs.execute(self.insert_events_statement, (rows,), prepare=False)
-                    end.execute(b"COMMIT", prepare=False)
-            except BaseException:
-                if not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
-                    with contextlib.suppress(psycopg.Error):  # the first error is the one to raise
-                        conn.execute(b"ROLLBACK")
-                raise
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(_APPEND, (rows,))
             return [row["notification_id"] for row in curs.fetchall()]
 
     select_events = _once_more(PostgresAggregateRecorder.select_events.__wrapped__)

@@ -1,5 +1,5 @@
-"""The event store's saves, on PostgreSQL: a small save goes in one pipeline, a large one does not,
-and either way a reader following the log never passes over an event committed after it read."""
+"""The event store's saves, on PostgreSQL: a save is one statement (`memgpt_append`), small or
+large, and a reader following the log never passes over an event committed after it read."""
 
 import threading
 import uuid
@@ -13,8 +13,10 @@ import migrations
 from domain import step
 from domain.errors import AgentNotFound
 from domain.services.app import CommandGroups, MemGPT
-from runtime.database import PIPELINED_BYTES, eventsourcing_env
+from runtime.database import eventsourcing_env
 from tests.support import fresh_database
+
+LARGE = 256 * 1024  # characters of a message: four times what once decided a save went another way
 
 
 @pytest.fixture
@@ -51,7 +53,7 @@ def test_a_reader_of_the_log_misses_nothing_saved_concurrently_small_or_large(ap
     groups, dsn = app
     user, _ = groups.accounts.create_user(None, None)
     agents = [groups.agents.create_agent(user, f"W{n}", "memgpt_chat", "sam_pov", "basic", {}, {}) for n in range(4)]
-    large = "x" * (PIPELINED_BYTES + 1)  # not pipelined
+    large = "x" * LARGE
     done = threading.Event()
     seen: list[int] = []
 
@@ -146,30 +148,29 @@ def test_a_command_on_an_agent_another_process_changed_since_loses_the_race_and_
         other.store.close()
 
 
-def test_a_commands_save_goes_in_one_pipeline_unless_it_is_large(
+def test_a_commands_save_is_one_statement_small_or_large(
     app: tuple[CommandGroups, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What a command saves is sent in one round trip (`_insert_pipelined`), the library's
-    `tracking=None` notwithstanding (it once kept every save off the pipeline); a large save is not."""
+    """What a command saves is sent as one statement (`_append`), the library's `tracking=None`
+    notwithstanding (it once kept every save off the short path), and a large save too."""
     groups, _ = app
     recorder = groups.store.recorder
-    pipelined: list[int] = []
-    send = recorder._insert_pipelined  # type: ignore[attr-defined]
-    monkeypatch.setattr(recorder, "_insert_pipelined", lambda events: pipelined.append(len(events)) or send(events))
+    appended: list[int] = []
+    send = recorder._append  # type: ignore[attr-defined]
+    monkeypatch.setattr(recorder, "_append", lambda events: appended.append(len(events)) or send(events))
     user, _ = groups.accounts.create_user(None, None)
-    agent = groups.agents.create_agent(user, "Piped", "memgpt_chat", "sam_pov", "basic", {}, {})
-    before = len(pipelined)
+    agent = groups.agents.create_agent(user, "Appended", "memgpt_chat", "sam_pov", "basic", {}, {})
+    before = len(appended)
     groups.turns.queue_turn(user, agent.id, "user", "small")
-    assert len(pipelined) == before + 1
-    groups.turns.queue_turn(user, agent.id, "user", "x" * (PIPELINED_BYTES + 1))
-    assert len(pipelined) == before + 1
+    groups.turns.queue_turn(user, agent.id, "user", "x" * LARGE)
+    assert len(appended) == before + 2
     assert [t["text"][:5] for t in groups.turns.agent(agent.id).queued] == ["small", "xxxxx"]
 
 
-def test_racing_saves_in_pipelines_leave_every_connection_usable(app: tuple[CommandGroups, str]) -> None:
-    """Eight threads queue messages to one agent at once: most first attempts lose the race, in
-    the middle of a pipeline, on connections that have saved before. Every command still lands
-    (a prepared statement the aborted pipeline never created was once used later: a 500)."""
+def test_racing_saves_leave_every_connection_usable(app: tuple[CommandGroups, str]) -> None:
+    """Eight threads queue messages to one agent at once: most first attempts lose the race, on
+    connections that have saved before. Every command still lands (a prepared statement that an
+    aborted save never created was once used later: a 500)."""
     groups, _ = app
     user, _ = groups.accounts.create_user(None, None)
     agent = groups.agents.create_agent(user, "Contended", "memgpt_chat", "sam_pov", "basic", {}, {})
@@ -191,11 +192,11 @@ def test_racing_saves_in_pipelines_leave_every_connection_usable(app: tuple[Comm
     assert len(groups.turns.agent(agent.id).queued) == 8 * 40
 
 
-def test_a_pipelined_save_after_the_database_dropped_every_connection_still_lands(
+def test_a_save_after_the_database_dropped_every_connection_still_lands(
     app: tuple[CommandGroups, str],
 ) -> None:
-    """A restart closes every pooled connection: the first save meets a dead one in mid-pipeline,
-    and is tried once more on a connection the pool has just tested; nothing is saved twice."""
+    """A restart closes every pooled connection: the first save meets a dead one, and is tried
+    once more on a connection the pool has just tested; nothing is saved twice."""
     groups, dsn = app
     user, _ = groups.accounts.create_user(None, None)
     agent = groups.agents.create_agent(user, "Restarted", "memgpt_chat", "sam_pov", "basic", {}, {})
