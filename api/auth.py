@@ -21,6 +21,7 @@ class Principal:
     user_id: UUID
     is_admin: bool
     key_id: UUID | None = None  # the key that acted (None: the admin password)
+    turns: tuple[int, int] | None = None  # the user's running and queued turns, read with the key
 
 
 class Authenticator:
@@ -42,7 +43,7 @@ class Authenticator:
         record = await self._views.key(keys.digest(token)) if token.startswith(keys.PREFIX) else None
         if record is None:
             raise falcon.HTTPUnauthorized(description="Invalid or revoked credentials", challenges=["Bearer"])
-        return Principal(record.user_id, is_admin=False, key_id=record.key_id)
+        return Principal(record.user_id, is_admin=False, key_id=record.key_id, turns=record.turns)
 
 
 class AuthMiddleware:

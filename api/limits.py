@@ -22,6 +22,7 @@ from uuid import UUID
 import falcon
 from falcon.asgi import Request, Response
 
+from api.auth import Principal
 from projections.views import Views
 from runtime.config import Config
 
@@ -137,9 +138,11 @@ class UserLimits:
         self._max_streams = config.max_streams
         self._streams: dict[UUID, int] = defaultdict(int)
 
-    async def may_queue(self, user_id: UUID) -> None:
-        """Refuses (429) a new turn while the user has too many running or queued."""
-        running, queued = await self._views.turns_of(user_id)
+    async def may_queue(self, principal: Principal) -> None:
+        """Refuses (429) a new turn while the user has too many running or queued (as their key's
+        read found them; read now for the admin password)."""
+        turns = principal.turns
+        running, queued = turns if turns is not None else await self._views.turns_of(principal.user_id)
         if queued >= self._queued:
             raise too_many(f"You have {queued} turns waiting (at most {self._queued}); retry later.", 5)
         if running >= self._running:

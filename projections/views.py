@@ -24,6 +24,7 @@ _TURN_ORDER = ("queued_position", "id")
 class KeyRecord:
     key_id: UUID
     user_id: UUID
+    turns: tuple[int, int]  # the user's running and queued turns, read with the key (`turns_of`)
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,21 @@ _READINESS = sql.SQL(
 
 # Read from the user's busy agents only (an index holds them): a tenant with many idle agents must
 # not make each of its messages read all of them.
-TURNS_OF = (
+_BUSY = (
     "SELECT count(*) FILTER (WHERE turn_open) AS running, coalesce(sum(queued_turns), 0) AS queued"
-    " FROM view_agents WHERE user_id = %s AND (queued_turns > 0 OR turn_open)"
+    " FROM view_agents WHERE user_id = {} AND (queued_turns > 0 OR turn_open)"
+)
+TURNS_OF = _BUSY.format("%s")
+# A key, unless the log already revokes it or deletes its user (or has begun to); with its user's
+# turn counts, which a message is checked against before it is queued: one read, not two.
+_KEY = (
+    "SELECT k.key_id, k.user_id, t.running, t.queued FROM view_keys k, LATERAL ("
+    + _BUSY.format("k.user_id")
+    + ") t WHERE k.key_digest = %s AND NOT EXISTS ("
+    " SELECT 1 FROM memgpt_events e WHERE e.originator_id = k.user_id"
+    " AND e.topic IN ('memgpt.User.DeletionBegun', 'memgpt.User.Deleted', 'memgpt.User.KeyRevoked')"
+    " AND (e.topic <> 'memgpt.User.KeyRevoked'"
+    "  OR convert_from(e.state, 'UTF8')::jsonb #>> '{key_id,_data_}' = replace(k.key_id::text, '-', '')))"
 )
 
 
@@ -115,15 +128,8 @@ class Views:
     async def key(self, digest: str) -> KeyRecord | None:
         """The key of that digest, unless the log already revokes it or deletes its user (or has
         begun to): the keys view may lag its log, a revocation must not (a user's events are few)."""
-        row = await self._one(
-            "SELECT key_id, user_id FROM view_keys k WHERE key_digest = %s AND NOT EXISTS ("
-            " SELECT 1 FROM memgpt_events e WHERE e.originator_id = k.user_id"
-            " AND e.topic IN ('memgpt.User.DeletionBegun', 'memgpt.User.Deleted', 'memgpt.User.KeyRevoked')"
-            " AND (e.topic <> 'memgpt.User.KeyRevoked'"
-            "  OR convert_from(e.state, 'UTF8')::jsonb #>> '{key_id,_data_}' = replace(k.key_id::text, '-', '')))",
-            digest,
-        )
-        return KeyRecord(row["key_id"], row["user_id"]) if row else None
+        row = await self._one(_KEY, digest)
+        return KeyRecord(row["key_id"], row["user_id"], (row["running"], row["queued"])) if row else None
 
     async def masked_keys(self, user_id: UUID) -> list[str]:
         rows = await self._all("SELECT masked FROM view_keys WHERE user_id = %s ORDER BY created_at, key_id", user_id)

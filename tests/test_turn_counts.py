@@ -1,6 +1,6 @@
 """The counts a message is checked against before it is queued (a user's running and queued
 turns) read only that user's busy agents: a tenant with thousands of idle agents must not make
-each of its messages read every one of them."""
+each of its messages read every one of them. A key's read brings them along (one read a message)."""
 
 import asyncio
 import uuid
@@ -36,6 +36,9 @@ def _rows_read(plan: dict[str, Any]) -> int:
     return own + sum(_rows_read(p) for p in plan.get("Plans", []))
 
 
+DIGEST = "d" * 64
+
+
 @pytest.fixture
 def counted(admin_dsn: str) -> tuple[str, uuid.UUID]:
     """A user with many idle agents, one running and one with three queued turns; and another
@@ -48,6 +51,11 @@ def counted(admin_dsn: str) -> tuple[str, uuid.UUID]:
         _agents(conn, user, 1, open_=True)
         _agents(conn, user, 1, queued=3)
         _agents(conn, other, 1, queued=2, open_=True)
+        conn.execute(
+            "INSERT INTO view_keys (key_digest, key_id, user_id, name, masked, created_at)"
+            " VALUES (%s, gen_random_uuid(), %s, 'k', 'sk-...', now())",
+            (DIGEST, user),
+        )
         conn.execute("ANALYZE view_agents")
     return dsn, user
 
@@ -55,11 +63,13 @@ def counted(admin_dsn: str) -> tuple[str, uuid.UUID]:
 def test_a_users_turn_counts_read_only_their_busy_agents(counted: tuple[str, uuid.UUID]) -> None:
     dsn, user = counted
 
-    async def counts() -> tuple[int, int]:
+    async def counts() -> tuple[tuple[int, int], tuple[int, int] | None]:
         async with AsyncConnectionPool(dsn, min_size=1, max_size=1, kwargs={"autocommit": True}) as pool:
-            return await Views(pool).turns_of(user)
+            views = Views(pool)
+            key = await views.key(DIGEST)
+            return await views.turns_of(user), key.turns if key else None
 
-    assert asyncio.run(counts()) == (1, 3)
+    assert asyncio.run(counts()) == ((1, 3), (1, 3))
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {TURNS_OF.replace('%s', '%(user)s')}", {"user": user})
         plan = row.fetchone()

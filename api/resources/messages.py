@@ -121,7 +121,7 @@ class Messages:
                 raise falcon.HTTPBadRequest(description="Last-Event-ID must be a log position (ASCII digits).")
             after = int(resume)
             return await self._follower.turn_at(agent_id, after), after
-        await self._limits.may_queue(user_id)
+        await self._limits.may_queue(req.context.principal)
         return await self._follower.queue(
             self._turns.queue_turn, user_id, agent_id, body.role, body.message, opening=self._turns.queue_and_open_turn
         )
@@ -240,7 +240,7 @@ class Command:
             popped = await self._run(self._agents.pop_messages, user_id, agent_id, int(rest or 3))
             return s.CommandResponse(f"Popped the last {popped} messages from the agent's context.")
         if name in ("/retry", "/heartbeat", "/memorywarning"):
-            await self._limits.may_queue(user_id)
+            await self._limits.may_queue(req.context.principal)
         if name == "/retry":
             return s.CommandResponse(
                 await self._reply(agent_id, await self._follower.queue(self._agents.retry_last, user_id, agent_id))
