@@ -3,8 +3,9 @@
 - `RateLimits` (middleware): a token bucket per API key (the admin password counts as one key),
   and one per client address for requests without valid credentials; `POST /api/auth` password
   attempts draw on a slower bucket per client address, and a right password gives its token back.
-- `UserLimits`: a user's running and queued turns (read from the agents view when a turn is
-  queued) and their open streams.
+- `UserLimits`: a user's running and queued turns (read from the agents view with the key that
+  authenticated the request; for the admin password, when a turn is queued) and their open
+  streams.
 
 Rate buckets and stream counts live in each server process (several processes each allow the
 full rate); behind a proxy, every client shares the proxy's address. Refusals are 429 with

@@ -311,9 +311,9 @@ class PromptRecorder(PostgresApplicationRecorder):
     is tried once more, on a connection the pool has just tested (`_once_more`); after that the
     request answers 503 and its client retries.
 
-    A save is one statement, `memgpt_append` (`_append`), not the library's five (begin, lock,
-    notify, insert, commit): one round trip, and one statement for this process to send and for
-    PostgreSQL to parse. The table is locked only once the whole statement has arrived, so a
+    A save is one statement, `memgpt_append` (`_append`), not the library's six (begin, the
+    lock's timeout, lock, notify, insert, commit): one round trip, and one statement for this
+    process to send and for PostgreSQL to parse. The table is locked only once the whole statement has arrived, so a
     large save cannot hold the lock while it is still being sent.
     """
 

@@ -31,9 +31,15 @@ def _agents(
 
 
 def _rows_read(plan: dict[str, Any]) -> int:
-    """Rows every scan in an `EXPLAIN (ANALYZE, FORMAT JSON)` plan read, kept or filtered out."""
-    own = plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0) if "Scan" in plan["Node Type"] else 0
-    return own + sum(_rows_read(p) for p in plan.get("Plans", []))
+    """Rows the scans in an `EXPLAIN (ANALYZE, FORMAT JSON)` plan read, kept or filtered out: what
+    each innermost scan found (a bitmap heap scan's rows are its index scan's, counted once), and
+    what any scan filtered out."""
+    inner = plan.get("Plans", [])
+    scan = "Scan" in plan["Node Type"]
+    own = (plan.get("Actual Rows", 0) if scan and not inner else 0) + (
+        plan.get("Rows Removed by Filter", 0) if scan else 0
+    )
+    return own + sum(_rows_read(p) for p in inner)
 
 
 DIGEST = "d" * 64
