@@ -313,8 +313,8 @@ class PromptRecorder(PostgresApplicationRecorder):
 
     A save is one statement, `memgpt_append` (`_append`), not the library's six (begin, the
     lock's timeout, lock, notify, insert, commit): one round trip, and one statement for this
-    process to send and for PostgreSQL to parse. The table is locked only once the whole statement has arrived, so a
-    large save cannot hold the lock while it is still being sent.
+    process to send and for PostgreSQL to parse. The table is locked only once the whole
+    statement has arrived, so a large save cannot hold the lock while it is still being sent.
     """
 
     @_once_more
