@@ -23,9 +23,10 @@ import psutil
 import psycopg
 import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresFactory
 from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.sql import SQL, Identifier
 from psycopg_pool import AsyncConnectionPool
 
 log = structlog.get_logger(__name__)
@@ -257,7 +258,8 @@ def eventsourcing_env(dsn: str) -> dict[str, str]:
     """The library takes only POSTGRES_* variables, never a DSN: derive them here, once."""
     parts = conninfo_to_dict(dsn)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        # The library's PostgreSQL persistence, with this module's recorders (`StoreFactory`).
+        "PERSISTENCE_MODULE": f"{__name__}:StoreFactory",
         "POSTGRES_DBNAME": str(parts.get("dbname") or "postgres"),
         "POSTGRES_HOST": str(parts.get("host") or "localhost"),
         "POSTGRES_PORT": str(parts.get("port") or "5432"),
@@ -278,7 +280,6 @@ def eventsourcing_env(dsn: str) -> dict[str, str]:
         # cached version (by any process), instead of the last snapshot and up to 99 events.
         # The library hands each command a copy, so a refused command leaves no trace in it.
         "AGGREGATE_CACHE_MAXSIZE": "1000",
-        "APPLICATION_RECORDER_TOPIC": f"{PromptRecorder.__module__}:{PromptRecorder.__qualname__}",
     }
 
 
@@ -298,9 +299,21 @@ def _once_more(method: Any) -> Any:
     return tried
 
 
-# One statement does a save (migrations/0016_append_events.sql): the library's own function for it
+# One statement does a save (migrations/0017_append_columns.sql): the library's own function for it
 # (POSTGRES_ENABLE_DB_FUNCTIONS) takes no lock on the table, so positions could commit out of order.
-_APPEND = b"SELECT notification_id FROM memgpt_append(%s::stored_event_uuid[]) AS notification_id"
+_APPEND = b"SELECT notification_id FROM memgpt_append(%b, %b, %b, %b) AS notification_id"
+
+
+def _columns(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], list[int], list[str], list[bytes]]:
+    """The events as four arrays, one per column, for psycopg to send in binary. The library sends
+    an array of a composite type, which psycopg formats as text in Python, escaping each byte of
+    every state: 5.5 ms of CPU for a 60 KB snapshot, 0.2 ms with these."""
+    return (
+        [e.originator_id for e in stored_events],
+        [e.originator_version for e in stored_events],
+        [e.topic for e in stored_events],
+        [e.state for e in stored_events],
+    )
 
 
 class PromptRecorder(PostgresApplicationRecorder):
@@ -335,17 +348,38 @@ class PromptRecorder(PostgresApplicationRecorder):
             return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
     def _append(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
-        rows = [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ]
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(_APPEND, (rows,))
+            curs.execute(_APPEND, _columns(stored_events))
             return [row["notification_id"] for row in curs.fetchall()]
 
     select_events = _once_more(PostgresAggregateRecorder.select_events.__wrapped__)
     select_notifications = _once_more(PostgresApplicationRecorder.select_notifications.__wrapped__)
     max_notification_id = _once_more(PostgresApplicationRecorder.max_notification_id.__wrapped__)
+
+
+class SnapshotRecorder(PostgresAggregateRecorder):
+    """The snapshots' store: the library's, its insert sent in binary (`_columns`) and its
+    statements tried twice, not ten times, as in `PromptRecorder`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._insert_columns = SQL(
+            "INSERT INTO {}.{} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
+        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **_: Any) -> None:
+        curs.execute(self._insert_columns, _columns(stored_events))
+
+    insert_events = _once_more(PostgresAggregateRecorder.insert_events.__wrapped__)
+    select_events = _once_more(PostgresAggregateRecorder.select_events.__wrapped__)
+
+
+class StoreFactory(PostgresFactory):
+    """The library's PostgreSQL persistence with this module's recorders (`PERSISTENCE_MODULE`)."""
+
+    aggregate_recorder_class = SnapshotRecorder  # the application's only aggregate recorder
+    application_recorder_class = PromptRecorder
 
 
 def bound_reconnects(app: Any) -> None:

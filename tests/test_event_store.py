@@ -208,3 +208,24 @@ def test_a_save_after_the_database_dropped_every_connection_still_lands(
         )
     groups.turns.queue_turn(user, agent.id, "user", "after")
     assert [t["text"] for t in groups.turns.agent(agent.id).queued] == ["before", "after"]
+
+
+def test_events_and_snapshots_read_back_as_saved_whatever_their_text(app: tuple[CommandGroups, str]) -> None:
+    """Saves and snapshots are sent as binary columns (`_columns`): text that the composite
+    type's text format would have to escape (quotes, backslashes, commas, parentheses, braces,
+    non-ASCII) reads back as it was, from the log and from the snapshot taken at version 100."""
+    groups, dsn = app
+    user, _ = groups.accounts.create_user(None, None)
+    agent = groups.agents.create_agent(user, "Escaped", "memgpt_chat", "sam_pov", "basic", {}, {})
+    tricky = 'a "quoted" \\ back\\\\slash, (paren) {brace} é 漢 \x7f'
+    while groups.turns.agent(agent.id).version < 100:
+        groups.turns.queue_turn(user, agent.id, "user", tricky)
+    other = MemGPT(env=eventsourcing_env(dsn))  # another process: nothing cached
+    try:
+        assert other.snapshots is not None
+        assert [s.originator_version for s in other.snapshots.get(agent.id)] == [100]
+        loaded = other.repository.get(agent.id)
+        assert vars(loaded) == vars(groups.turns.agent(agent.id))
+        assert {t["text"] for t in loaded.queued} == {tricky}
+    finally:
+        other.close()
