@@ -9,7 +9,6 @@ grows, reads again from the last position it read to the index's new position: e
 is read once, so an event is sent once, and in log order.
 """
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from projections.event_history import EventFilter, EventHistory, Recorded
@@ -62,7 +61,7 @@ class HistoryFollower:
                             yield None
                     continue
                 try:
-                    position, _ = await asyncio.wait_for(sub.queue.get(), idle)
+                    position, _ = await sub.next(idle)
                 except TimeoutError:
                     yield None
                     continue

@@ -31,6 +31,14 @@ class Subscription:
     start: int  # the tail's position when it subscribed: the queue holds everything after it
     queue: asyncio.Queue[tuple[int, Any]] = field(default_factory=asyncio.Queue)
 
+    async def next(self, idle: float) -> tuple[int, Any]:
+        """The next (position, event); TimeoutError after `idle` seconds without one. Not
+        `asyncio.wait_for`, which makes a task for every event it waits for."""
+        if not self.queue.empty():
+            return self.queue.get_nowait()
+        async with asyncio.timeout(idle):
+            return await self.queue.get()
+
 
 class LogTail:
     def __init__(self, dsn: str, pool: AsyncConnectionPool, mapper: Mapper[UUID]) -> None:
@@ -83,7 +91,7 @@ class LogTail:
                     break
             while True:
                 try:
-                    position, event = await asyncio.wait_for(sub.queue.get(), idle)
+                    position, event = await sub.next(idle)
                 except TimeoutError:
                     yield None
                     continue

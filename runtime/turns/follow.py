@@ -84,7 +84,8 @@ class TurnFollower:
                     collected.extend(item[1])
 
         try:
-            await asyncio.wait_for(gather(), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await gather()
         except TimeoutError:
             raise TurnTimedOut("The turn did not finish in time; it goes on, see the history.") from None
         await self._run.caught_up(last)

@@ -173,7 +173,8 @@ class TurnRunner:
         if agent_id not in self._again:
             lingering = self._lingering[agent_id] = asyncio.Event()
             try:
-                await asyncio.wait_for(lingering.wait(), LINGER_SECONDS)
+                async with asyncio.timeout(LINGER_SECONDS):
+                    await lingering.wait()
             except TimeoutError:
                 if agent_id not in self._handed:  # taken over just as the wait ran out: not idle
                     return False
