@@ -56,7 +56,15 @@ class Message:
         return cls(**{**data, "tool_call": ToolCall(**call) if call else None})
 
     def for_model(self) -> dict[str, Any]:
-        """The OpenAI chat-completions form of this message."""
+        """The OpenAI chat-completions form of this message, built once: every step sends each
+        message in context again, twice counting the check for a memory warning, and building
+        them was 3 % of the server's CPU at 16 agents. Shared: callers must not change it."""
+        built = self.__dict__.get("_for_model")
+        if built is None:
+            built = self.__dict__["_for_model"] = self._build_for_model()  # frozen: not through setattr
+        return built
+
+    def _build_for_model(self) -> dict[str, Any]:
         if self.role == "assistant":
             out: dict[str, Any] = {"role": "assistant", "content": self.text}
             if self.tool_call:
