@@ -103,6 +103,7 @@ class Services:
         if self.views_process is not None:
             await self.views_process.stop()
         await asyncio.to_thread(self.projections.stop)
+        self.metrics.threads.stop()
         self.commands.store.close()
         self.database.stop()
 

@@ -8,8 +8,8 @@ the metrics are scraped. Every label value comes from the code (a stage, a comma
 template), never from a request, so no tenant can add series.
 """
 
-import asyncio
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,9 +23,12 @@ from domain.step import Reply
 from projections.backlog import Backlog
 from projections.runner import VIEW_NAMES
 from runtime.adapters.llm import ChatModel, ModelSource
+from runtime.threads import CommandThreads
 
 R = TypeVar("R")
 
+# As many threads for commands as `asyncio.to_thread` had: Python's default for its executor.
+COMMAND_THREADS = min(32, (os.cpu_count() or 1) + 4)
 # Seconds, from a quick save to a turn of a slow model (the embedded one's first reply takes ~30 s).
 _SLOW = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 # The turn stage each of the runner's commands is (its other saves are counted as saves only).
@@ -37,7 +40,8 @@ _QUEUED_KEPT = 10_000
 class Metrics:
     """The metrics of one server, in its own registry, and the few helpers that record them."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: CommandThreads | None = None) -> None:
+        self.threads = threads or CommandThreads(COMMAND_THREADS)  # where `save` runs commands
         self.registry = CollectorRegistry()
         r = self.registry
         ProcessCollector(registry=r)  # process_*: CPU, memory, open files
@@ -84,14 +88,14 @@ class Metrics:
         self._queued_at: dict[UUID, datetime] = {}
 
     async def save(self, command: Callable[..., R], *args: Any, name: str | None = None) -> R:
-        """`asyncio.to_thread(command, *args)` (the library is synchronous), observed as a save of
+        """`command(*args)` in a worker thread (the library is synchronous), observed as a save of
         `name` (the command's own by default) and, for the runner's commands, as their turn stage:
         one place, so that the API's saves and the runner's are timed alike. The time includes the
         wait for a worker thread, since a busy pool slows every save."""
         name = name or getattr(command, "__name__", "command")
         started, done, result = time.perf_counter(), False, None
         try:
-            result = await asyncio.to_thread(command, *args)
+            result = await self.threads.run(command, *args)
             done = True
             return result
         finally:
