@@ -1,8 +1,13 @@
-"""structlog set-up: JSON lines, request context from contextvars, no locals in tracebacks."""
+"""structlog set-up: JSON lines, request context from contextvars, no locals in tracebacks.
+
+Rendered by orjson and written as bytes: every request and every turn logs a line, and the
+standard library's encoder took two fifths of the logging's CPU.
+"""
 
 import logging
 import sys
 
+import orjson
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 
@@ -15,9 +20,9 @@ def configure(level: str = "info") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             # Frame locals would put request bodies and tokens into the log.
             structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(orjson.dumps, option=orjson.OPT_NON_STR_KEYS),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.BytesLoggerFactory(file=sys.stderr.buffer),
         cache_logger_on_first_use=True,
     )
