@@ -1,11 +1,13 @@
 """Turns across processes: a separate `memgpt worker`, and a server killed with SIGKILL."""
 
+import json
 import os
 import signal
 import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -135,6 +137,14 @@ def _edit_shows(c: httpx.Client, aid: str, human: str) -> bool:
     )
 
 
+def _logged(server: Server, event: str) -> dict[str, Any]:
+    """The server's first JSON log line of `event`."""
+    for line in server.output().splitlines():
+        if line.startswith("{") and (entry := json.loads(line)).get("event") == event:
+            return entry  # type: ignore[no-any-return]
+    raise AssertionError(f"no {event} in the server's log")
+
+
 def test_the_views_run_in_a_child_that_dies_with_the_server_and_that_the_server_outlives(
     admin_dsn: str, fresh_llm: FakeLLM, tmp_path: Path
 ) -> None:
@@ -155,7 +165,7 @@ def test_the_views_run_in_a_child_that_dies_with_the_server_and_that_the_server_
     second = Server(tmp_path / "second", dsn, env=_env(fresh_llm)).start()
     try:
         [child] = _views_children(second)
-        assert '"held": true' in second.output()  # the child, not the thread, took the views
+        assert _logged(second, "projection.process_started")["held"]  # the child, not the thread, took the views
         with second.client() as c:
             assert _edit_shows(c, aid, "second")
             child.kill()
