@@ -1,20 +1,53 @@
 """The agents view: everything `GET /api/agents` and the agent config routes return, plus the
-turn bookkeeping a runner sweep looks for."""
+turn bookkeeping a runner sweep looks for. The ids of an agent's messages in context are rows of
+`view_agent_context`, in `seq` order, so that a message adds a row instead of rewriting a list."""
 
+from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from domain.agents import Agent
 from projections.base import Statement, View
 
-view = View("view_agents")
+view = View("view_agents", ("view_agents", "view_agent_context"))
+
+_APPEND = (
+    "INSERT INTO view_agent_context (agent_id, seq, message_id)"
+    " SELECT a.id, coalesce((SELECT max(seq) FROM view_agent_context WHERE agent_id = a.id), -1) + 1, %s"
+    " FROM view_agents a WHERE a.id = %s"
+)
+# The summary goes after the first message (the system message), before the first one kept.
+_SUMMARY = (
+    "INSERT INTO view_agent_context (agent_id, seq, message_id)"
+    " SELECT %(agent)s, (f.seq + coalesce((SELECT min(seq) FROM view_agent_context"
+    " WHERE agent_id = %(agent)s AND seq > f.seq), f.seq + 2)) / 2, %(summary)s"
+    " FROM (SELECT min(seq) AS seq FROM view_agent_context WHERE agent_id = %(agent)s) f WHERE f.seq IS NOT NULL"
+)
 
 
-def _append(agent_id: Any, *message_ids: Any) -> Statement:
+def _append(agent_id: UUID, message_id: UUID) -> Statement:
+    """The message last in the agent's context (nothing if the agent is gone)."""
+    return _APPEND, (message_id, agent_id)
+
+
+def _context(agent_id: UUID, message_ids: Iterable[UUID]) -> Statement:
+    """The agent's whole context, in order, where it has none."""
     return (
-        "UPDATE view_agents SET message_ids = message_ids || %s WHERE id = %s",
-        (Jsonb([str(i) for i in message_ids]), agent_id),
+        "INSERT INTO view_agent_context (agent_id, seq, message_id)"
+        " SELECT %s, n - 1, id FROM unnest(%s::uuid[]) WITH ORDINALITY AS t(id, n) ON CONFLICT DO NOTHING",
+        (agent_id, list(message_ids)),
+    )
+
+
+def _dropped(agent_id: UUID, message_ids: Iterable[UUID] | None = None) -> Statement:
+    """These messages out of the agent's context; all of them without `message_ids`."""
+    if message_ids is None:
+        return "DELETE FROM view_agent_context WHERE agent_id = %s", (agent_id,)
+    return (
+        "DELETE FROM view_agent_context WHERE agent_id = %s AND message_id = ANY(%s::uuid[])",
+        (agent_id, list(message_ids)),
     )
 
 
@@ -23,8 +56,8 @@ def _(e: Agent.Created, position: int) -> list[Statement]:
     return [
         (
             "INSERT INTO view_agents (id, user_id, name, preset, persona_name, human_name, system,"
-            " functions, core_memory, llm_config, embedding_config, message_ids, created_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            " functions, core_memory, llm_config, embedding_config, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             (
                 e.originator_id,
                 e.user_id,
@@ -37,10 +70,10 @@ def _(e: Agent.Created, position: int) -> list[Statement]:
                 Jsonb(e.core_memory),
                 Jsonb(e.llm_config),
                 Jsonb(e.embedding_config),
-                Jsonb([str(m.id) for m in e.messages]),
                 e.timestamp,
             ),
-        )
+        ),
+        _context(e.originator_id, (m.id for m in e.messages)),
     ]
 
 
@@ -56,7 +89,7 @@ def _(e: Agent.CoreMemoryReplaced, position: int) -> list[Statement]:
 
 @view.on(Agent.Deleted)
 def _(e: Agent.Deleted, position: int) -> list[Statement]:
-    return [("DELETE FROM view_agents WHERE id = %s", (e.originator_id,))]
+    return [("DELETE FROM view_agents WHERE id = %s", (e.originator_id,)), _dropped(e.originator_id)]
 
 
 @view.on(Agent.TurnQueued)
@@ -99,29 +132,21 @@ def _(e: Any, position: int) -> list[Statement]:
 
 @view.on(Agent.ContextSummarized)
 def _(e: Agent.ContextSummarized, position: int) -> list[Statement]:
-    hidden = Jsonb([str(i) for i in e.hidden])
+    """As the agent does: the first message, the summary, then the rest less the hidden ones."""
+    agent = e.originator_id
     return [
         (
-            "UPDATE view_agents SET message_ids = jsonb_build_array(message_ids->0, %s::text)"
-            " || coalesce((SELECT jsonb_agg(x ORDER BY n) FROM jsonb_array_elements(message_ids)"
-            " WITH ORDINALITY AS t(x, n) WHERE n > 1 AND NOT %s @> jsonb_build_array(x)), '[]'::jsonb)"
-            " WHERE id = %s",
-            (str(e.summary.id), hidden, e.originator_id),
-        )
+            "DELETE FROM view_agent_context WHERE agent_id = %s AND message_id = ANY(%s::uuid[])"
+            " AND seq > (SELECT min(seq) FROM view_agent_context WHERE agent_id = %s)",
+            (agent, list(e.hidden), agent),
+        ),
+        (_SUMMARY, {"agent": agent, "summary": e.summary.id}),
     ]
 
 
 @view.on(Agent.MessagesPopped)
 def _(e: Agent.MessagesPopped, position: int) -> list[Statement]:
-    popped = Jsonb([str(i) for i in e.ids])
-    return [
-        (
-            "UPDATE view_agents SET message_ids = coalesce((SELECT jsonb_agg(x ORDER BY n)"
-            " FROM jsonb_array_elements(message_ids) WITH ORDINALITY AS t(x, n)"
-            " WHERE NOT %s @> jsonb_build_array(x)), '[]'::jsonb) WHERE id = %s",
-            (popped, e.originator_id),
-        )
-    ]
+    return [_dropped(e.originator_id, e.ids)]
 
 
 @view.on(Agent.Reverted)
@@ -132,6 +157,5 @@ def _(e: Agent.Reverted, position: int) -> list[Statement]:
             ("UPDATE view_agents SET core_memory = %s WHERE id = %s", (Jsonb(e.core_memory), e.originator_id))
         )
     if e.messages is not None:
-        ids = Jsonb([str(m.id) for m in e.messages])
-        statements.append(("UPDATE view_agents SET message_ids = %s WHERE id = %s", (ids, e.originator_id)))
+        statements += [_dropped(e.originator_id), _context(e.originator_id, (m.id for m in e.messages))]
     return statements

@@ -62,6 +62,14 @@ _KEY = (
 )
 
 
+_AGENT = "SELECT * FROM view_agents WHERE id = %s AND user_id = %s"
+_AGENT_WITH_CONTEXT = (
+    "SELECT a.*, (SELECT coalesce(jsonb_agg(c.message_id ORDER BY c.seq), '[]')"
+    " FROM view_agent_context c WHERE c.agent_id = a.id) AS message_ids"
+    " FROM view_agents a WHERE a.id = %s AND a.user_id = %s"
+)
+
+
 class Views:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
@@ -164,9 +172,10 @@ class Views:
         row = await self._one(TURNS_OF, user_id)
         return (row["running"], row["queued"]) if row else (0, 0)
 
-    async def agent(self, user_id: UUID, agent_id: UUID) -> dict[str, Any] | None:
-        """An agent of this user; another user's agent reads exactly like a missing one."""
-        return await self._one("SELECT * FROM view_agents WHERE id = %s AND user_id = %s", agent_id, user_id)
+    async def agent(self, user_id: UUID, agent_id: UUID, context: bool = False) -> dict[str, Any] | None:
+        """An agent of this user; another user's agent reads exactly like a missing one. With
+        `context`, also `message_ids`: the ids of its messages in context, in order."""
+        return await self._one(_AGENT_WITH_CONTEXT if context else _AGENT, agent_id, user_id)
 
     async def messages(
         self, agent_id: UUID, start: int, count: int, after: UUID | None = None, before: UUID | None = None

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support import MEMGPT, Server
 
-VIEW_TABLES = ("view_users", "view_keys", "view_agents")
+VIEW_TABLES = ("view_users", "view_keys", "view_agents", "view_agent_context")
 
 
 def _answers(server: Server, key: str) -> dict[str, object]:
@@ -32,7 +32,7 @@ def _answers(server: Server, key: str) -> dict[str, object]:
 
 def _rows(dsn: str) -> dict[str, list[tuple[object, ...]]]:
     with psycopg.connect(dsn) as conn:
-        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in VIEW_TABLES}
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in VIEW_TABLES}
 
 
 @pytest.fixture

@@ -66,6 +66,7 @@ def test_the_views_keep_their_names_order_and_tables() -> None:
     tables = {view.name: view.tables for view in VIEWS}
     assert tables["view_assistants"] == ("view_assistants", "view_threads", "view_thread_messages", "view_runs")
     assert tables["view_keys"] == ("view_keys",)
+    assert tables["view_agents"] == ("view_agents", "view_agent_context")
     assert tables["view_passages"] == ("view_passages", "view_passage_history")
     assert tables["view_event_index"] == ("view_event_index", "view_event_owners")
 

@@ -23,8 +23,8 @@ def _agents(
 ) -> None:
     conn.execute(
         "INSERT INTO view_agents (id, user_id, name, preset, persona_name, human_name, system, functions,"
-        " core_memory, llm_config, embedding_config, message_ids, created_at, queued_turns, turn_open)"
-        " SELECT gen_random_uuid(), %s, 'agent' || g, 'p', 'x', 'y', 's', '[]', '{}', '{}', '{}', '{}', now(), %s, %s"
+        " core_memory, llm_config, embedding_config, created_at, queued_turns, turn_open)"
+        " SELECT gen_random_uuid(), %s, 'agent' || g, 'p', 'x', 'y', 's', '[]', '{}', '{}', '{}', now(), %s, %s"
         " FROM generate_series(1, %s) g",
         (user_id, queued, open_, count),
     )

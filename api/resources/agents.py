@@ -93,8 +93,9 @@ class AgentReader:
     def shown(self, req: Request, row: dict[str, Any]) -> dict[str, Any]:
         return row if req.context.principal.is_admin else _public(row, self._endpoints)
 
-    async def row(self, req: Request, agent_id: UUID) -> dict[str, Any]:
-        row = await self._views.agent(req.context.principal.user_id, agent_id)
+    async def row(self, req: Request, agent_id: UUID, context: bool = False) -> dict[str, Any]:
+        """The agents view's row; with `context`, with its messages in context (`message_ids`)."""
+        row = await self._views.agent(req.context.principal.user_id, agent_id, context)
         if row is None and views_lagging():  # this request's own write stands; the view is behind
             raise falcon.HTTPServiceUnavailable(
                 description="Saved, but not readable yet; read it again shortly.", retry_after=RETRY_AFTER
@@ -109,7 +110,7 @@ class AgentReader:
         """`{"agent_state": ...}`, with the preset, attached sources and last activity beside it;
         `past` (a row as it stood at log `position`) instead of the current row for `at=` reads.
         The attached sources are always today's."""
-        row = self.shown(req, past if past is not None else await self.row(req, agent_id))
+        row = self.shown(req, past if past is not None else await self.row(req, agent_id, context=True))
         preset = s.AgentPreset(
             row["preset"], row["system"], schemas_for(row["functions"]), row["persona_name"], row["human_name"]
         )
