@@ -41,11 +41,6 @@ _DATABASE_AWAY = (psycopg.OperationalError, psycopg.InterfaceError, OperationalE
 
 EVENTS_CHANNEL = "memgpt_events"  # where the event store announces new events
 _LOCK_KEY = zlib.crc32(b"memgpt.projection.views")
-# The views' commits do not wait for their WAL to reach the disk (a quarter of a millisecond a
-# commit here, in every non-streamed reply's wait for the views). A crash may lose the last of
-# them, but only together with their tracking rows: the views start again from the position they
-# kept and apply those events again from the log, whose own saves are always flushed.
-_NOT_FLUSHED = "-c synchronous_commit=off"
 # An event whose notification was missed (the database restarting between its commit and its
 # notification, say) is read on the next tick at the latest.
 _TICK_SECONDS = 1.0
@@ -91,7 +86,7 @@ class ProjectionHost:
             self._stopping.wait(self._retry)
 
     def _hold_and_run(self) -> None:
-        with psycopg.connect(self._dsn, autocommit=True, options=_NOT_FLUSHED) as conn:
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
             while not _try_lock(conn):
                 if self._stopping.wait(self._retry):
                     return
