@@ -22,8 +22,8 @@ class RequestContext:
     """Binds `request_id` (and `client_request_id`; later `user_id` and `key_id`) for logs and
     for the events a request causes.
 
-    Everything runs in the request's task, and `asyncio.to_thread` copies its context, so the
-    values reach the application service's thread and the SSE generators unchanged.
+    Everything runs in the request's task, and the command threads (`runtime.threads`) copy its
+    context, so the values reach the application service's thread and the SSE generators unchanged.
     """
 
     def __init__(self, max_body_bytes: int) -> None:

@@ -88,3 +88,34 @@ def test_a_caller_that_gives_up_leaves_the_command_to_finish() -> None:
     asyncio.run(scenario())
     assert finished.is_set()
     threads.stop()
+
+
+def test_a_call_whose_caller_gave_up_before_it_started_never_runs() -> None:
+    """As under `asyncio.to_thread`: a command still waiting for a thread when its caller is
+    cancelled (a client gone, a server stopping its drives) is dropped, not run later."""
+    threads = CommandThreads(1)
+    release, ran = threading.Event(), []
+
+    async def scenario() -> None:
+        busy = threads.run(release.wait)
+        waiting = threads.run(ran.append, "late write")
+        waiting.cancel()
+        release.set()
+        await busy
+        assert await threads.run(lambda: "next") == "next"
+
+    asyncio.run(scenario())
+    assert ran == []
+    threads.stop()
+
+
+def test_calls_after_stop_are_refused_not_left_waiting() -> None:
+    threads = CommandThreads(1)
+
+    async def scenario() -> None:
+        assert await threads.run(lambda: 1) == 1
+        threads.stop()
+        with pytest.raises(RuntimeError, match="stopped"):
+            threads.run(lambda: 2)
+
+    asyncio.run(scenario())
