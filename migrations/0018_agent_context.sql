@@ -10,9 +10,14 @@ CREATE TABLE IF NOT EXISTS view_agent_context (
     PRIMARY KEY (agent_id, seq)
 );
 
-INSERT INTO view_agent_context (agent_id, seq, message_id)
-    SELECT a.id, t.n - 1, t.id::uuid
-    FROM view_agents a, jsonb_array_elements_text(a.message_ids) WITH ORDINALITY AS t(id, n)
-    ON CONFLICT DO NOTHING;
-
-ALTER TABLE view_agents DROP COLUMN message_ids;
+-- Each list becomes rows in its order, and the column goes (once: run again, this does nothing).
+DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+               AND table_name = 'view_agents' AND column_name = 'message_ids') THEN
+        INSERT INTO view_agent_context (agent_id, seq, message_id)
+            SELECT a.id, t.n - 1, t.id::uuid
+            FROM view_agents a, jsonb_array_elements_text(a.message_ids) WITH ORDINALITY AS t(id, n)
+            ON CONFLICT DO NOTHING;
+        ALTER TABLE view_agents DROP COLUMN message_ids;
+    END IF;
+END $$;

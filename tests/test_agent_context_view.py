@@ -105,6 +105,10 @@ def test_a_database_of_the_earlier_agents_view_keeps_each_context_in_order(admin
             (agent_id, uuid.uuid4(), Jsonb([str(i) for i in ids])),
         )
     assert "0018_agent_context.sql" in migrations.apply(dsn)
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT message_id FROM view_agent_context WHERE agent_id = %s ORDER BY seq", (agent_id,))
+        assert [r[0] for r in rows] == ids
+        [again] = [text for _, name, text in migrations.available() if name == "0018_agent_context.sql"]
+        conn.execute(again)  # type: ignore[arg-type]  # run again, it changes nothing
         rows = conn.execute("SELECT message_id FROM view_agent_context WHERE agent_id = %s ORDER BY seq", (agent_id,))
         assert [r[0] for r in rows] == ids
