@@ -9,7 +9,6 @@ template), never from a request, so no tenant can add series.
 """
 
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,10 +26,6 @@ from runtime.threads import CommandThreads
 
 R = TypeVar("R")
 
-# Threads for commands: Python's default for `asyncio.to_thread`'s executor, which they used, but
-# at most 8. A saving command holds one of the event store's pooled connections (5, and 10 more
-# under load, waited for a second at most), which the other threads' reads share.
-COMMAND_THREADS = min(8, (os.cpu_count() or 1) + 4)
 # Seconds, from a quick save to a turn of a slow model (the embedded one's first reply takes ~30 s).
 _SLOW = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 # The turn stage each of the runner's commands is (its other saves are counted as saves only).
@@ -43,7 +38,7 @@ class Metrics:
     """The metrics of one server, in its own registry, and the few helpers that record them."""
 
     def __init__(self, threads: CommandThreads | None = None) -> None:
-        self.threads = threads or CommandThreads(COMMAND_THREADS)  # where `save` runs commands
+        self.threads = threads or CommandThreads()  # where `save` runs commands
         self.registry = CollectorRegistry()
         r = self.registry
         ProcessCollector(registry=r)  # process_*: CPU, memory, open files

@@ -9,12 +9,18 @@ a call whose caller gave up before a thread took it never runs; one already runn
 
 import asyncio
 import contextvars
+import os
 import threading
 from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
 R = TypeVar("R")
+
+# Python's default for `asyncio.to_thread`'s executor, which commands used, but at most 8: a saving
+# command holds one of the event store's pooled connections (5, and 10 more under load, waited for
+# a second at most), which the other threads' reads share.
+COMMAND_THREADS = min(8, (os.cpu_count() or 1) + 4)
 
 _Call = tuple[asyncio.Future[Any], contextvars.Context, Callable[..., Any], tuple[Any, ...]]
 
@@ -31,7 +37,7 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
 class CommandThreads:
     """`size` daemon threads, started on first use, running calls in the caller's context."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int = COMMAND_THREADS) -> None:
         self._size = size
         self._calls: SimpleQueue[_Call | None] = SimpleQueue()
         self._threads: list[threading.Thread] = []
