@@ -41,6 +41,12 @@ _DATABASE_AWAY = (psycopg.OperationalError, psycopg.InterfaceError, OperationalE
 
 EVENTS_CHANNEL = "memgpt_events"  # where the event store announces new events
 _LOCK_KEY = zlib.crc32(b"memgpt.projection.views")
+# The views' commits do not wait for their WAL to reach the disk: a quarter of a millisecond a
+# commit here, inside every non-streamed reply's wait for the views. A database crash can lose the
+# last of them, but only with their tracking rows, so the views apply those events again from the
+# log (whose saves are always flushed); the watch forgets the positions it heard of when it loses
+# the database, and re-reads them when it is back (`projections.watch`).
+_NOT_FLUSHED = "SET synchronous_commit = off"
 # An event whose notification was missed (the database restarting between its commit and its
 # notification, say) is read on the next tick at the latest.
 _TICK_SECONDS = 1.0
@@ -91,6 +97,7 @@ class ProjectionHost:
                 if self._stopping.wait(self._retry):
                     return
                 conn.execute("SELECT 1")  # notices a lost connection
+            conn.execute(_NOT_FLUSHED)
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
             writer = ViewWriter(ViewStore(conn, VIEWS))
             log.info("projection.started", views=len(VIEWS), position=writer.position)

@@ -1,8 +1,9 @@
 """Read-your-writes: lets a request wait until every view has applied its own write.
 
 One `LISTEN memgpt_projected` connection per process follows the views' positions (the views'
-runner announces the position every view reached when it commits) and wakes the requests waiting for them. The positions
-are also re-read every second, so a lost notification only delays, never blocks.
+runner announces the position every view reached when it commits) and wakes the requests waiting
+for them. The positions are also re-read every second, so a lost notification only delays, never
+blocks.
 
 The connection also tells whether the database is there: while it is lost, `connected` is False
 (writes are refused at once instead of waiting on the library's retries), waiters stop waiting,
@@ -39,6 +40,7 @@ class ProjectionWatch:
         self._cancelled = 0  # waiters in the heap that timed out or went away
         self._changed = asyncio.Condition()  # for `wait_beyond`
         self._connected = asyncio.Event()
+        self.losses = 0  # how many times the connection was lost: what was read meanwhile may be stale
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -119,7 +121,11 @@ class ProjectionWatch:
                 self._changed.notify_all()
 
     async def _lost(self) -> None:
+        """The positions are unknown until re-read: the views' commits do not wait for their WAL
+        flush, so a database that crashed may come back with views behind what they announced."""
         self._connected.clear()
+        self.losses += 1
+        self._positions = dict.fromkeys(self._positions, 0)
         self._release(everyone=True)
         async with self._changed:
             self._changed.notify_all()
@@ -149,10 +155,15 @@ class ProjectionWatch:
                 delay = min(delay * 2, _RETRY_MAX)
 
     async def _reread(self, conn: psycopg.AsyncConnection) -> None:
+        """Take the positions the views have committed, lower ones included (see `_lost`); a
+        notification read before is never ahead of them, as the views commit before they notify."""
         for view in list(self._positions):
             cur = await conn.execute(
                 sql.SQL("SELECT notification_id FROM {} WHERE application_name = 'memgpt'").format(tracking_table(view))
             )
             row = await cur.fetchone()
-            if row and row[0] is not None:
-                await self._advance([view], row[0])
+            position = row[0] if row and row[0] is not None else 0
+            if position < self._positions[view]:
+                self._positions[view] = position
+            else:
+                await self._advance([view], position)

@@ -6,7 +6,9 @@ the position it has applied; `ProjectionWatch` says what that position is, and t
 where the log's head is (and when the server is going away). The follower subscribes to the tail
 before it reads anything, reads the index up to what it has applied, and then, each time the log
 grows, reads again from the last position it read to the index's new position: every position
-is read once, so an event is sent once, and in log order.
+is read once, so an event is sent once, and in log order. After a database crash the index may
+hold less than it did (its last commits were not flushed): the follower waits until it holds more
+than was sent, as the events it lost come back to it unchanged from the log.
 """
 
 from collections.abc import AsyncIterator
@@ -42,7 +44,10 @@ class HistoryFollower:
             while True:
                 reached = self._watch.reached(INDEX)  # the index holds every event up to here
                 while reached > seen:
+                    losses = self._watch.losses
                     batch = await self._history.page(where, seen, _BATCH, upto=reached)
+                    if self._watch.losses != losses:  # the database went away meanwhile: `reached`
+                        break  # may be more than it came back with (see `ProjectionWatch._lost`)
                     for recorded in batch:
                         quiet = 0.0
                         yield recorded

@@ -7,9 +7,10 @@ from collections.abc import Awaitable, Callable
 
 import psycopg
 import pytest
+from psycopg import sql
 
 import migrations
-from projections.base import CHANNEL, EVERY_VIEW
+from projections.base import CHANNEL, EVERY_VIEW, tracking_table
 from projections.runner import VIEW_NAMES
 from projections.watch import ProjectionWatch
 from tests.support import fresh_database
@@ -78,5 +79,47 @@ def test_waits_that_time_out_while_the_views_lag_do_not_pile_up(dsn: str) -> Non
         later = asyncio.create_task(watch.wait_for(5, 5.0))
         await asyncio.to_thread(_announce, dsn, f"{EVERY_VIEW}:5")
         assert await later
+
+    _watching(dsn, scenario)
+
+
+def _track_every_view(dsn: str, position: int) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for view in VIEW_NAMES:
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (application_name, notification_id) VALUES ('memgpt', %s)"
+                    " ON CONFLICT (application_name) DO UPDATE SET notification_id = EXCLUDED.notification_id"
+                ).format(tracking_table(view)),
+                (position,),
+            )
+
+
+def _crash_with_views_at(dsn: str, position: int) -> None:
+    """What a database crash does to the watch: its connection goes, and the views come back
+    without their last commits (they do not wait for the WAL flush), so behind what they announced."""
+    _track_every_view(dsn, position)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+def test_after_losing_the_database_the_positions_are_those_it_comes_back_with(dsn: str) -> None:
+    async def scenario(watch: ProjectionWatch) -> None:
+        await asyncio.to_thread(_track_every_view, dsn, 250)
+        await asyncio.to_thread(_announce, dsn, f"{EVERY_VIEW}:250")
+        assert await watch.wait_for(250, 5.0)
+        await asyncio.to_thread(_crash_with_views_at, dsn, 100)
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if watch.losses and watch.connected:
+                break
+        assert watch.losses == 1 and watch.connected
+        assert watch.position == 100
+        assert not await watch.wait_for(250, 0.2)  # not there until the views apply it again
+        await asyncio.to_thread(_announce, dsn, f"{EVERY_VIEW}:250")
+        assert await watch.wait_for(250, 5.0)
 
     _watching(dsn, scenario)
