@@ -132,6 +132,17 @@ def test_keep_alive_serves_several_requests_then_closes_when_idle_or_stalled(gua
         assert _closed_after(sock, time.monotonic() + HEADER_TIMEOUT + MARGIN).startswith(b"HTTP/1.1 408 ")
 
 
+def test_a_head_that_grows_past_its_bound_is_refused_and_one_within_it_is_served(guarded: Server) -> None:
+    start, end = HEAD.split(b"\r\n\r\n")[0], b"\r\n\r\n"
+    with _connect(guarded) as sock:  # 12 KB of headers: served
+        sock.sendall(start + b"\r\nX-Padding: " + b"p" * 12_000 + end)
+        assert _response(sock, h11.Connection(h11.CLIENT))[0] == 200
+    with _connect(guarded) as sock:  # 20 KB of headers, not yet ended: refused at once
+        sock.sendall(start + b"".join(f"\r\nX-Padding-{n}: ".encode() + b"p" * 1000 for n in range(20)))
+        refused = _closed_after(sock, time.monotonic() + HEADER_TIMEOUT / 2)
+        assert refused.startswith(b"HTTP/1.1 431 "), refused[:100]
+
+
 def test_over_tls_too(dsn: str, tmp_path: Path) -> None:
     server = Server(tmp_path, dsn, env=ENV, args=("--use-ssl",)).start()
     try:

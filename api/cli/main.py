@@ -4,7 +4,7 @@ import argparse
 import asyncio
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ def server(args: argparse.Namespace, config: Config) -> int:
     import uvicorn
 
     from api.app import create_app
-    from api.connections import with_header_timeout
+    from api.connections import guarded_http
     from runtime.bootstrap import bootstrap
 
     services = bootstrap(config)  # first: a database it cannot use ends it before anything else
@@ -70,7 +70,7 @@ def server(args: argparse.Namespace, config: Config) -> int:
         lifespan="on",
         timeout_graceful_shutdown=5,
         access_log=False,  # RequestContext logs each request as structured JSON
-        http=with_header_timeout(config.header_timeout),  # h11, with a deadline for each request head
+        http=guarded_http(config.header_timeout),  # httptools, with a deadline and a bound for each request head
         timeout_keep_alive=config.keepalive_timeout,  # type: ignore[arg-type]  # a float works too
         **ssl,  # type: ignore[arg-type]
     )
@@ -117,8 +117,18 @@ def worker(args: argparse.Namespace, config: Config) -> int:
         finally:
             await services.close()
 
-    asyncio.run(run())
+    _run_fast(run())
     return 0
+
+
+def _run_fast(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop's event loop, as uvicorn runs the server's, where uvloop is installed."""
+    try:
+        import uvloop
+    except ImportError:  # not on Windows
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 @_database_checked
