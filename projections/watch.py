@@ -24,11 +24,15 @@ import psycopg
 import structlog
 from psycopg import sql
 
-from projections.base import CHANNEL, EVERY_VIEW, tracking_table
+from projections.base import CHANNEL, EVERY_VIEW, position_of
 
 log = structlog.get_logger(__name__)
 
 _RETRY_FIRST, _RETRY_MAX = 0.25, 1.0  # seconds between attempts to reconnect, doubling
+# A database host that crashes sends no reset: the watch would go on trusting the positions it
+# heard before (see `_lost`) until TCP gave up, minutes later. Its re-read each second sends data,
+# so the connection is dropped once that data goes unacknowledged this long (ms; TCP only).
+_UNACKNOWLEDGED_MS = 5000
 
 
 class ProjectionWatch:
@@ -136,7 +140,10 @@ class ProjectionWatch:
         delay = _RETRY_FIRST
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
+                connect = psycopg.AsyncConnection.connect(
+                    self._dsn, autocommit=True, tcp_user_timeout=_UNACKNOWLEDGED_MS
+                )
+                async with await connect as conn:
                     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
                     await self._reread(conn)
                     if delay > _RETRY_FIRST:
@@ -157,12 +164,11 @@ class ProjectionWatch:
     async def _reread(self, conn: psycopg.AsyncConnection) -> None:
         """Take the positions the views have committed, lower ones included (see `_lost`); a
         notification read before is never ahead of them, as the views commit before they notify."""
-        for view in list(self._positions):
-            cur = await conn.execute(
-                sql.SQL("SELECT notification_id FROM {} WHERE application_name = 'memgpt'").format(tracking_table(view))
-            )
-            row = await cur.fetchone()
-            position = row[0] if row and row[0] is not None else 0
+        views = list(self._positions)
+        cur = await conn.execute(sql.SQL("SELECT {}").format(sql.SQL(", ").join(map(position_of, views))))
+        row = await cur.fetchone()
+        assert row is not None  # a SELECT of subqueries always has its one row
+        for view, position in zip(views, row, strict=True):
             if position < self._positions[view]:
                 self._positions[view] = position
             else:

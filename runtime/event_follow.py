@@ -42,12 +42,13 @@ class HistoryFollower:
         try:
             seen, head, quiet = after, sub.start, 0.0
             while True:
-                reached = self._watch.reached(INDEX)  # the index holds every event up to here
-                while reached > seen:
-                    losses = self._watch.losses
+                while True:  # page what the index holds past `seen`: every event up to `reached`
+                    losses, reached = self._watch.losses, self._watch.reached(INDEX)
+                    if reached <= seen:
+                        break
                     batch = await self._history.page(where, seen, _BATCH, upto=reached)
-                    if self._watch.losses != losses:  # the database went away meanwhile: `reached`
-                        break  # may be more than it came back with (see `ProjectionWatch._lost`)
+                    if self._watch.losses != losses:  # the database went away meanwhile, and may
+                        continue  # have come back with less than `reached` (`ProjectionWatch._lost`)
                     for recorded in batch:
                         quiet = 0.0
                         yield recorded
