@@ -63,13 +63,17 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._awaiting_head, self._head_begun, self._head_bytes = True, False, 0
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()  # may go on with a pipelined request at once
-        if not self.transport.is_closing() and self._awaiting_head:
+        super().on_response_complete()  # may start a pipelined request, its head already here
+        if not self.transport.is_closing() and self._idle():
             self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_waiting()
         super().connection_lost(exc)
+
+    def _idle(self) -> bool:
+        """No request is being answered."""
+        return self.cycle is None or self.cycle.response_complete
 
     def _await_head(self) -> None:
         self._stop_waiting()
@@ -82,16 +86,18 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._head_deadline = None
-        if self.transport.is_closing() or not self._awaiting_head:
+        if self.transport.is_closing() or not self._idle():
             return
-        if self._head_begun:  # part of a head, never finished: say why before closing
+        if self._awaiting_head and self._head_begun:  # part of a head, never finished: say why
             log.info("connection.head_timeout", client=self.client, received=self._head_bytes)
             self._close_with(_TIMED_OUT)
         else:
             self.transport.close()
 
     def _close_with(self, response: bytes) -> None:
-        self.transport.write(response)
+        """Close, saying why unless a response is being sent: it must not be cut into."""
+        if self._idle():
+            self.transport.write(response)
         self.transport.close()
 
 

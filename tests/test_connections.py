@@ -143,6 +143,24 @@ def test_a_head_that_grows_past_its_bound_is_refused_and_one_within_it_is_served
         assert refused.startswith(b"HTTP/1.1 431 "), refused[:100]
 
 
+def test_a_pipelined_stream_outlives_the_head_deadline(guarded: Server) -> None:
+    """Both heads arrive at once; the second request, a stream, is answered after the first and
+    stays open past the deadline: the deadline is for heads, not for answers."""
+    stream = f"GET /admin/events?follow=true HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {PASSWORD}\r\n\r\n"
+    with _connect(guarded) as sock:
+        sock.sendall(HEAD + stream.encode())
+        received, until = b"", time.monotonic() + 2 * HEADER_TIMEOUT + 1
+        while time.monotonic() < until:
+            sock.settimeout(max(0.01, until - time.monotonic()))
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            assert chunk, f"closed while the stream was open, after {received[-200:]!r}"
+            received += chunk
+    assert received.count(b"HTTP/1.1 200 ") == 2 and b"text/event-stream" in received
+
+
 def test_over_tls_too(dsn: str, tmp_path: Path) -> None:
     server = Server(tmp_path, dsn, env=ENV, args=("--use-ssl",)).start()
     try:
